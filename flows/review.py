@@ -1,0 +1,204 @@
+"""The review as a Prefect flow: pull → store raw → clean → classify → aggregate → publish.
+
+A few coarse tasks passing tables (Prefect costs milliseconds per task run, so never one per
+household). Only the pull talks to the outside world and may be retried. The flow runs on
+Prefect's embedded server when no PREFECT_API_URL is set, or on a real server when one is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+import rasoat
+from rasoat.forms import Questionnaire, load_questionnaire
+from rasoat.pipeline import aggregate, checks, classify, tidy
+from rasoat.pipeline.publish import PublicationHeading, publish
+from rasoat.pipeline.rawstore import RawStore, current_versions, default_store_url, redacted_url
+from rasoat.pipeline.sources.folder import read_export_folder
+from rasoat.settings import Settings, load_settings
+
+# Stage progress goes to this logger (counts and IDs only, never names or ID numbers);
+# the command line turns it into a progress bar.
+stage_log = logging.getLogger("rasoat.stages")
+
+
+@dataclass(frozen=True)
+class DataFolder:
+    """One commune's data folder: inbox, raw store, publications. Never edited in place."""
+
+    root: Path
+
+    @property
+    def inbox(self) -> Path:
+        return self.root / "inbox"
+
+    @property
+    def publications(self) -> Path:
+        return self.root / "publications"
+
+
+@dataclass(frozen=True)
+class ReviewResult:
+    publication: Path
+    reference_year: int
+    rule_set_version: str
+    provisional: bool
+    by_hamlet: pd.DataFrame
+    households_classified: int
+    households_excluded: int
+    issues: int
+    errors: int
+    new_versions: int
+    source_problems: int
+
+
+def questionnaire_for(settings: Settings) -> Questionnaire:
+    return load_questionnaire().with_hamlets((h.code, h.name, h.name_en or h.name) for h in settings.hamlets)
+
+
+def ensure_demo_inbox(settings: Settings, folder: DataFolder) -> Path | None:
+    """With the `synthetic` source and an empty inbox, write the example commune's export there.
+
+    The export is exactly what ODK Central's CSV download gives, so the demo exercises the same
+    path real data takes. Returns the file written, or None when nothing was needed.
+    """
+    from rasoat.pipeline import synthetic
+
+    folder.inbox.mkdir(parents=True, exist_ok=True)
+    if settings.source.kind != "synthetic" or any(folder.inbox.iterdir()):
+        return None
+    questionnaire = questionnaire_for(settings)
+    submissions = synthetic.generate_commune(list(settings.hamlets), questionnaire, seed=settings.source.synthetic_seed)
+    target = folder.inbox / f"{questionnaire.form_id}.csv.zip"
+    synthetic.write_central_csv_zip(submissions, questionnaire, target)
+    return target
+
+
+def store_url(settings: Settings, folder: DataFolder) -> str:
+    return settings.store.url or default_store_url(folder.root)
+
+
+@task(name="pull", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE)
+def pull_task(folder: DataFolder, url: str, form_id: str) -> tuple[dict, list]:
+    stage_log.info("pull:start")
+    read = read_export_folder(folder.inbox, form_id=form_id)
+    with RawStore(url) as store:
+        report = store.ingest(read.submissions)
+    stage_log.info("pull:done files=%d received=%d new=%d problems=%d store=%s", len(read.files), report.received,
+                   report.new_versions, len(read.problems), redacted_url(url))
+    return {"received": report.received, "new_versions": report.new_versions, "unchanged": report.unchanged,
+            "files": read.files}, list(read.problems)
+
+
+@task(name="clean", cache_policy=NO_CACHE)
+def clean_task(url: str, settings: Settings, questionnaire: Questionnaire, source_problems: list) -> tuple[checks.CheckedTables, pd.DataFrame, dict]:
+    stage_log.info("clean:start")
+    with RawStore(url) as store:
+        versions = store.versions()
+    current, by_state = current_versions(versions, set(settings.review.processed_review_states))
+    tidy_tables = tidy.tidy_submissions(current, questionnaire)
+    checked = checks.check_tables(tidy_tables, questionnaire, settings.commune.bounding_box)
+    problems = pd.DataFrame(
+        [{"submission_id": p.record, "field": p.field, "value": p.source, "rule": "unreadable_source", "severity": tidy.ERROR,
+          "message": p.message} for p in source_problems],
+        columns=tidy.ISSUE_COLUMNS,
+    )
+    issues = pd.concat([checked.issues, problems], ignore_index=True) if len(problems) else checked.issues
+    excluded = pd.concat(
+        [checked.excluded, by_state.assign(household_id=None, hamlet=None)[["submission_id", "household_id", "hamlet", "reason"]]],
+        ignore_index=True,
+    )
+    snapshot = current.sort_values("submission_id")[["submission_id", "instance_id", "checksum"]]
+    digest = hashlib.sha256(snapshot.to_csv(index=False).encode()).hexdigest()
+    stage_log.info("clean:done current=%d households=%d excluded=%d issues=%d", len(current), len(checked.households),
+                   len(excluded), len(issues))
+    inputs = {"stored_versions": len(versions), "current_submissions": len(current), "snapshot_sha256": digest}
+    return checks.CheckedTables(checked.households, checked.members, excluded, issues), inputs
+
+
+@task(name="classify", cache_policy=NO_CACHE)
+def classify_task(checked: checks.CheckedTables, settings: Settings, reference_year: int) -> pd.DataFrame:
+    stage_log.info("classify:start")
+    ruleset = settings.ruleset_for(reference_year)
+    classify.check_ruleset_expressions(ruleset, checked.households, checked.members)
+    classified = classify.classify_households(checked.households, checked.members, ruleset, settings.hamlets)
+    hamlet_names = {h.code: h.name for h in settings.hamlets}
+    classified["hamlet_name"] = classified["hamlet"].map(hamlet_names)
+    stage_log.info("classify:done households=%d poor=%d near_poor=%d rule_set=%s", len(classified),
+                   int((classified["household_class"] == classify.POOR).sum()),
+                   int((classified["household_class"] == classify.NEAR_POOR).sum()), ruleset.version)
+    return classified
+
+
+@task(name="aggregate", cache_policy=NO_CACHE)
+def aggregate_task(classified: pd.DataFrame, checked: checks.CheckedTables, settings: Settings, reference_year: int) -> aggregate.IndicatorTables:
+    stage_log.info("aggregate:start")
+    tables = aggregate.build_indicator_tables(classified, checked.members, checked.excluded, checked.issues, settings.hamlets,
+                                              settings.ruleset_for(reference_year), settings.targets, reference_year)
+    stage_log.info("aggregate:done tables=%d", len(tables.tables))
+    return tables
+
+
+@task(name="publish", cache_policy=NO_CACHE)
+def publish_task(classified: pd.DataFrame, tables: aggregate.IndicatorTables, settings: Settings, folder: DataFolder,
+                 reference_year: int, manifest: dict, published_on: date) -> Path:
+    stage_log.info("publish:start")
+    ruleset = settings.ruleset_for(reference_year)
+    heading = PublicationHeading(
+        authority=settings.commune.authority, commune_name=settings.commune.name, province=settings.commune.province,
+        reference_year=reference_year, rule_set_version=ruleset.version,
+        provisional=bool(ruleset.provisional or classified["provisional"].any()), published_on=published_on,
+    )
+    path = publish(classified, tables.tables, heading, manifest, folder.publications,
+                   hamlets={h.code: h.name for h in settings.hamlets})
+    stage_log.info("publish:done publication=%s", path.name)
+    return path
+
+
+@flow(name="review", log_prints=False, validate_parameters=False)
+def review_flow(data_dir: str, config_dir: str | None = None, reference_year: int | None = None, pull: bool = True) -> ReviewResult:
+    """One review run. `pull=False` is a rerun: the stored raw data only, no source read."""
+    settings = load_settings(Path(config_dir) if config_dir else None)
+    folder = DataFolder(Path(data_dir))
+    year = reference_year or settings.review.reference_year
+    ruleset = settings.ruleset_for(year)
+    questionnaire = questionnaire_for(settings)
+    url = store_url(settings, folder)
+    pulled, problems = pull_task(folder, url, questionnaire.form_id) if pull else ({"received": 0, "new_versions": 0, "unchanged": 0, "files": []}, [])
+    checked, inputs = clean_task(url, settings, questionnaire, problems)
+    classified = classify_task(checked, settings, year)
+    tables = aggregate_task(classified, checked, settings, year)
+    manifest = {
+        "commune": settings.commune.name,
+        "reference_year": year,
+        "rule_set": {"id": ruleset.id, "version": ruleset.version, "provisional": ruleset.provisional, "file": Path(ruleset.source_file).name},
+        "code_version": rasoat.__version__,
+        "form": {"id": questionnaire.form_id, "version": questionnaire.version},
+        "inputs": {**inputs, "files_read": pulled["files"], "new_versions": pulled["new_versions"]},
+        "counts": {
+            "households_classified": len(classified),
+            "households_excluded": len(checked.excluded),
+            "issues": len(checked.issues),
+            "poor": int((classified["household_class"] == classify.POOR).sum()),
+            "near_poor": int((classified["household_class"] == classify.NEAR_POOR).sum()),
+        },
+        "hamlets_are_example": settings.hamlets_are_example,
+        "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    published_on = datetime.now(timezone.utc).date()
+    path = publish_task(classified, tables, settings, folder, year, manifest, published_on)
+    return ReviewResult(
+        publication=path, reference_year=year, rule_set_version=ruleset.version,
+        provisional=bool(ruleset.provisional or classified["provisional"].any()), by_hamlet=tables.by_hamlet,
+        households_classified=len(classified), households_excluded=len(checked.excluded), issues=len(checked.issues),
+        errors=int((checked.issues["severity"] == tidy.ERROR).sum()), new_versions=pulled["new_versions"],
+        source_problems=len(problems),
+    )

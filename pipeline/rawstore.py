@@ -1,0 +1,397 @@
+"""The raw store: every submission version exactly as received, never edited or deleted.
+
+One table, `raw_submission_versions`, keyed by (submission_id, checksum): ingesting the same
+export twice stores nothing new, and a changed payload of a known submission is stored beside the
+old one. SQLAlchemy Core only, so any SQLAlchemy URL works: a SQLite file by default
+(`default_store_url`), PostgreSQL via `postgresql+psycopg://...`.
+
+Everything downstream reads `RawStore.versions()` and picks the version to use with the pure
+function `current_versions`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, fields
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, Engine, make_url
+
+from .sources import RawSubmission
+
+__all__ = [
+    "TABLE_NAME",
+    "VERSION_COLUMNS",
+    "IngestReport",
+    "RawStore",
+    "checksum_of",
+    "current_versions",
+    "default_store_url",
+    "redacted_url",
+]
+
+TABLE_NAME = "raw_submission_versions"
+BATCH_SIZE = 1000  # rows per executemany batch
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+_RETRIES = 5  # PostgreSQL deadlock / serialization failures, retried from the start
+
+_SUBMISSION_FIELDS = [f.name for f in fields(RawSubmission)]
+VERSION_COLUMNS = [
+    "store_id",
+    "submission_id",
+    "instance_id",
+    "form_id",
+    "form_version",
+    "submitted_at",
+    "updated_at",
+    "review_state",
+    "payload_format",
+    "payload",
+    "checksum",
+    "source",
+    "stored_at",
+]
+
+_metadata = sa.MetaData()
+_table = sa.Table(
+    TABLE_NAME,
+    _metadata,
+    # BIGINT on PostgreSQL; SQLite needs exactly INTEGER for an autoincrementing rowid alias.
+    sa.Column(
+        "store_id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("submission_id", sa.Text, nullable=False),
+    sa.Column("instance_id", sa.Text, nullable=False),
+    sa.Column("form_id", sa.Text, nullable=False),
+    sa.Column("form_version", sa.Text, nullable=False),
+    sa.Column("submitted_at", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Text, nullable=True),
+    sa.Column("review_state", sa.Text, nullable=True),
+    sa.Column("payload_format", sa.Text, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("checksum", sa.Text, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("stored_at", sa.Text, nullable=False),
+    sa.UniqueConstraint("submission_id", "checksum", name="uq_raw_submission_versions_version"),
+    sa.Index("ix_raw_submission_versions_form_id", "form_id"),
+    sa.Index("ix_raw_submission_versions_instance_id", "instance_id"),
+)
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What one `RawStore.ingest` call did."""
+
+    received: int  # submissions handed in
+    new_versions: int  # rows added to the store
+    unchanged: int  # already stored (same submission_id and payload), or repeated in the input
+
+
+def checksum_of(payload: str) -> str:
+    """sha256 hex digest of the payload text encoded as UTF-8."""
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def default_store_url(data_dir: Path) -> str:
+    """SQLite URL of `<data_dir>/store/raw.sqlite3`, creating the `store` folder."""
+    store_dir = Path(data_dir).expanduser().resolve() / "store"
+    store_dir.mkdir(parents=True, exist_ok=True)
+    url = URL.create("sqlite", database=str(store_dir / "raw.sqlite3"))
+    return url.render_as_string(hide_password=False)
+
+
+def redacted_url(url: str | URL) -> str:
+    """The URL with any password replaced by `***`, safe to print or log."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not even parseable: print nothing of it
+        return "<unparseable database URL>"
+
+
+def _now_utc() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # pragma: no cover - exercised via engine
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            if engine.url.database not in (None, "", ":memory:"):
+                cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+        finally:
+            cursor.close()
+
+
+def _is_retryable(exc: sa.exc.DBAPIError) -> bool:
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    if code in ("40P01", "40001"):  # deadlock_detected, serialization_failure
+        return True
+    text = str(exc.orig).lower()
+    return "database is locked" in text or "database is busy" in text
+
+
+class RawStore:
+    """Append-only store of submission versions. Use as a context manager or call `close()`."""
+
+    def __init__(self, url: str):
+        self.url = str(url)
+        sa_url = make_url(self.url)
+        self._dialect_name = sa_url.get_backend_name()
+        if self._dialect_name not in ("sqlite", "postgresql"):
+            raise ValueError(
+                f"unsupported database for the raw store: {redacted_url(self.url)} "
+                "(use sqlite:///... or postgresql+psycopg://...)"
+            )
+        connect_args: dict = {}
+        if self._dialect_name == "sqlite":
+            connect_args["timeout"] = SQLITE_BUSY_TIMEOUT_MS / 1000
+        self._engine = sa.create_engine(sa_url, connect_args=connect_args, future=True)
+        if self._dialect_name == "sqlite":
+            _configure_sqlite(self._engine)
+        self._insert = (
+            sqlite.insert(_table) if self._dialect_name == "sqlite" else postgresql.insert(_table)
+        )
+        self._insert = self._insert.on_conflict_do_nothing(
+            index_elements=["submission_id", "checksum"]
+        ).returning(_table.c.store_id)
+        self._create_schema()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def _create_schema(self) -> None:
+        for attempt in range(_RETRIES):
+            try:
+                # checkfirst: two processes opening a fresh store at once may race; retry once.
+                _metadata.create_all(self._engine, checkfirst=True)
+                return
+            except (sa.exc.IntegrityError, sa.exc.ProgrammingError, sa.exc.OperationalError):
+                if attempt == _RETRIES - 1:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> RawStore:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"RawStore({redacted_url(self.url)!r})"
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def ingest(self, submissions: Iterable[RawSubmission]) -> IngestReport:
+        """Store every version not stored yet, in one transaction. Safe to run concurrently."""
+        rows: list[dict] = []
+        seen: set[tuple[str, str]] = set()
+        received = 0
+        stored_at = _now_utc()
+        for sub in submissions:
+            received += 1
+            row = self._row_of(sub, stored_at)
+            key = (row["submission_id"], row["checksum"])
+            if key in seen:  # the same version twice in one input
+                continue
+            seen.add(key)
+            rows.append(row)
+        # A stable sort by submission_id: concurrent ingests then take row locks in the same
+        # order (no deadlocks on PostgreSQL), and one submission's versions keep their order.
+        rows.sort(key=lambda r: r["submission_id"])
+
+        new_versions = 0
+        for attempt in range(_RETRIES):
+            try:
+                new_versions = self._insert_rows(rows)
+                break
+            except sa.exc.DBAPIError as exc:
+                if attempt == _RETRIES - 1 or not _is_retryable(exc):
+                    raise
+                time.sleep(0.1 * (attempt + 1))
+        return IngestReport(
+            received=received, new_versions=new_versions, unchanged=received - new_versions
+        )
+
+    def _insert_rows(self, rows: list[dict]) -> int:
+        inserted = 0
+        with self._engine.begin() as conn:
+            for start in range(0, len(rows), BATCH_SIZE):
+                batch = rows[start : start + BATCH_SIZE]
+                result = conn.execute(self._insert, batch)
+                inserted += len(result.all())
+        return inserted
+
+    @staticmethod
+    def _row_of(sub: RawSubmission, stored_at: str) -> dict:
+        if not isinstance(sub, RawSubmission):
+            raise TypeError(f"expected RawSubmission, got {type(sub).__name__}")
+        row = {name: getattr(sub, name) for name in _SUBMISSION_FIELDS}
+        for name in ("submission_id", "instance_id", "form_id", "form_version", "submitted_at",
+                     "payload_format", "payload", "source"):
+            if not isinstance(row[name], str):
+                raise TypeError(
+                    f"submission {sub.submission_id!r}: {name} must be text, "
+                    f"got {type(row[name]).__name__}"
+                )
+        if not sub.submission_id:
+            raise ValueError(f"a submission from {sub.source!r} has an empty submission_id")
+        try:
+            row["checksum"] = checksum_of(sub.payload)
+        except UnicodeEncodeError as exc:
+            raise ValueError(
+                f"submission {sub.submission_id!r}: payload is not valid Unicode text ({exc})"
+            ) from None
+        if "\x00" in sub.payload:
+            raise ValueError(
+                f"submission {sub.submission_id!r}: payload contains a NUL character, "
+                "which PostgreSQL cannot store as text"
+            )
+        row["stored_at"] = stored_at
+        return row
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def versions(self) -> pd.DataFrame:
+        """Every stored version, one row each, ordered by store_id.
+
+        `store_id` is int64; every other column holds Python `str` (or `None` for
+        `updated_at` / `review_state`), exactly as stored.
+        """
+        stmt = sa.select(*[_table.c[name] for name in VERSION_COLUMNS]).order_by(
+            _table.c.store_id
+        )
+        with self._engine.connect() as conn:
+            records = [tuple(r) for r in conn.execute(stmt)]
+        frame = pd.DataFrame.from_records(records, columns=VERSION_COLUMNS)
+        frame = frame.astype({name: object for name in VERSION_COLUMNS[1:]})
+        frame["store_id"] = frame["store_id"].astype("int64")
+        return frame
+
+    def count(self) -> int:
+        """Number of stored versions."""
+        with self._engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(_table)).scalar_one())
+
+    def check_integrity(self) -> list[str]:
+        """Problems found in the stored rows; an empty list means the store is sound."""
+        problems: list[str] = []
+        t = _table
+        with self._engine.connect() as conn:
+            stmt = sa.select(t.c.store_id, t.c.submission_id, t.c.payload, t.c.checksum).order_by(
+                t.c.store_id
+            )
+            for store_id, submission_id, payload, checksum in conn.execution_options(
+                yield_per=2000
+            ).execute(stmt):
+                if payload is None:
+                    problems.append(
+                        f"store_id {store_id} (submission {submission_id}): payload is missing"
+                    )
+                    continue
+                try:
+                    actual = checksum_of(payload)
+                except UnicodeEncodeError:
+                    actual = "<payload is not valid Unicode>"
+                if actual != checksum:
+                    problems.append(
+                        f"store_id {store_id} (submission {submission_id}): payload sha256 "
+                        f"{actual} does not match the stored checksum {checksum}"
+                    )
+
+            duplicates = conn.execute(
+                sa.select(t.c.submission_id, t.c.checksum, sa.func.count().label("n"))
+                .group_by(t.c.submission_id, t.c.checksum)
+                .having(sa.func.count() > 1)
+                .order_by(t.c.submission_id, t.c.checksum)
+            )
+            for submission_id, checksum, n in duplicates:
+                problems.append(
+                    f"submission {submission_id}: version {checksum} is stored {n} times"
+                )
+
+            empty = conn.execute(
+                sa.select(t.c.store_id)
+                .where(
+                    sa.or_(
+                        t.c.submission_id == "",
+                        t.c.instance_id == "",
+                        t.c.checksum == "",
+                        t.c.stored_at == "",
+                    )
+                )
+                .order_by(t.c.store_id)
+            )
+            for (store_id,) in empty:
+                problems.append(f"store_id {store_id}: a required field is empty")
+
+        # The uniqueness rule itself must still be in place, or duplicates can creep in.
+        inspector = sa.inspect(self._engine)
+        unique_sets = {
+            tuple(u["column_names"]) for u in inspector.get_unique_constraints(TABLE_NAME)
+        } | {
+            tuple(i["column_names"])
+            for i in inspector.get_indexes(TABLE_NAME)
+            if i.get("unique")
+        }
+        if ("submission_id", "checksum") not in unique_sets:
+            problems.append(
+                f"table {TABLE_NAME} has lost its UNIQUE(submission_id, checksum) constraint"
+            )
+        return problems
+
+
+def current_versions(
+    versions: pd.DataFrame, processed_review_states: set[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Pick each submission's newest version; split off those whose review state is not processed.
+
+    Newest = latest `updated_at`, falling back to `submitted_at` when there is none (ISO 8601,
+    compared as instants; unparseable times count as oldest), ties broken by the higher store_id.
+    A review state of None counts as "received". Returns (current, excluded); `excluded` has the
+    extra column `reason`. Older versions appear in neither. The input is not modified.
+    """
+    columns = list(versions.columns)
+    if versions.empty:
+        return versions.iloc[0:0].copy(), versions.iloc[0:0].assign(reason=pd.Series(dtype=object))
+
+    def instants(col: str) -> pd.Series:
+        values = versions[col].astype(object).where(versions[col].notna(), None)
+        return pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
+
+    when = instants("updated_at")
+    when = when.where(when.notna(), instants("submitted_at"))
+    order = pd.DataFrame(
+        {
+            "submission_id": versions["submission_id"].to_numpy(),
+            "when": when.to_numpy(),
+            "store_id": versions["store_id"].to_numpy(),
+            "pos": range(len(versions)),
+        }
+    ).sort_values(["submission_id", "when", "store_id"], na_position="first", kind="stable")
+    newest_pos = order.drop_duplicates("submission_id", keep="last")["pos"].to_numpy()
+    newest = versions.iloc[sorted(newest_pos)]
+    newest = newest.sort_values("store_id", kind="stable")
+
+    states = newest["review_state"].astype(object).where(newest["review_state"].notna(), None)
+    effective = states.map(lambda s: "received" if s is None or s == "" else str(s))
+    keep = effective.isin(set(processed_review_states))
+    current = newest[keep.to_numpy()].reset_index(drop=True)[columns]
+    excluded = newest[~keep.to_numpy()].reset_index(drop=True)[columns]
+    excluded["reason"] = ["review state " + s for s in effective[~keep].tolist()]
+    excluded["reason"] = excluded["reason"].astype(object)
+    return current, excluded
