@@ -277,10 +277,12 @@ class RawStore:
         )
         with self._engine.connect() as conn:
             records = [tuple(r) for r in conn.execute(stmt)]
-        frame = pd.DataFrame.from_records(records, columns=VERSION_COLUMNS)
-        frame = frame.astype({name: object for name in VERSION_COLUMNS[1:]})
-        frame["store_id"] = frame["store_id"].astype("int64")
-        return frame
+        columns = list(zip(*records)) if records else [()] * len(VERSION_COLUMNS)
+        data = {
+            name: pd.Series(list(values), dtype="int64" if name == "store_id" else object)
+            for name, values in zip(VERSION_COLUMNS, columns)
+        }
+        return pd.DataFrame(data, columns=VERSION_COLUMNS)
 
     def count(self) -> int:
         """Number of stored versions."""
