@@ -33,6 +33,7 @@ class Field:
     groups: tuple[str, ...]  # enclosing groups inside its table (root or the repeat)
     repeat: str | None  # the repeat it sits in, None for the household level
     required: bool
+    relevant: str  # XLSForm relevance, its own and its groups', joined with "and"; "" = always
     label_vi: str
     label_en: str
 
@@ -89,11 +90,17 @@ def _from_definition(definition: dict) -> Questionnaire:
     fields: list[Field] = []
     groups: list[str] = []
     repeat: str | None = None
+    conditions: list[str] = []  # relevance of each open group or repeat, "" when none
     for row in definition["survey"]:
         xls_type = (row.get("type") or "").strip()
         if not xls_type:
             continue
         base, choice_list = _base_type(xls_type)
+        own = (row.get("relevant") or "").strip()
+        if base in ("begin_group", "begin_repeat"):
+            conditions.append(own)
+        elif base in ("end_group", "end_repeat"):
+            conditions.pop()
         if base == "begin_group":
             groups.append(row["name"])
         elif base == "end_group":
@@ -111,6 +118,7 @@ def _from_definition(definition: dict) -> Questionnaire:
                     groups=tuple(groups),
                     repeat=repeat,
                     required=(row.get("required") or "").strip().lower() in ("yes", "true"),
+                    relevant=" and ".join(f"({c})" for c in [*conditions, own] if c),
                     label_vi=row.get(f"label::{VI}") or "",
                     label_en=row.get(f"label::{EN}") or "",
                 )

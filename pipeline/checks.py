@@ -6,6 +6,7 @@ keeps the household out of classification until it is fixed; a warning is report
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pandas as pd
@@ -24,11 +25,35 @@ class CheckedTables:
     issues: pd.DataFrame  # every issue found, including the tidy step's
 
 
-def _required_missing(frame: pd.DataFrame, fields, scope: pd.Series) -> list[pd.DataFrame]:
+_REFERENCE = re.compile(r"\$\{(\w+)\}")
+_SINGLE_EQUALS = re.compile(r"(?<![<>!=])=(?!=)")
+
+
+def relevance_mask(frame: pd.DataFrame, relevant: str, yes_no_fields: set[str]) -> pd.Series:
+    """Where an XLSForm relevance expression holds, on the typed table (yes/no answers are booleans).
+
+    Only the simple comparisons the questionnaire uses are understood; anything else counts as
+    relevant, so a required answer is never silently excused.
+    """
+    if not relevant:
+        return pd.Series(True, index=frame.index)
+    expression = _SINGLE_EQUALS.sub("==", _REFERENCE.sub(r"\1", relevant))
+    for name in yes_no_fields:
+        expression = re.sub(rf"\b{name}\s*==\s*'yes'", f"{name} == True", expression)
+        expression = re.sub(rf"\b{name}\s*==\s*'no'", f"{name} == False", expression)
+    try:
+        result = frame.eval(expression, engine="python")
+        return pd.Series(result, index=frame.index).astype("boolean").fillna(False).astype(bool)
+    except Exception:  # an expression we cannot translate: treat as relevant
+        return pd.Series(True, index=frame.index)
+
+
+def _required_missing(frame: pd.DataFrame, fields, yes_no_fields: set[str]) -> list[pd.DataFrame]:
     out = []
     for f in fields:
         if f.required and f.name in frame:
-            out.append(issue_rows(frame, scope & frame[f.name].isna(), f.name, "required", ERROR, "thiếu câu trả lời bắt buộc"))
+            relevant = relevance_mask(frame, f.relevant, yes_no_fields)
+            out.append(issue_rows(frame, relevant & frame[f.name].isna(), f.name, "required", ERROR, "thiếu câu trả lời bắt buộc"))
     return out
 
 
@@ -49,9 +74,8 @@ def check_tables(tidy: TidyTables, questionnaire: Questionnaire, bounding_box=No
     hh, members = tidy.households, tidy.members
     issues = [tidy.issues]
     consented = hh["consent"].fillna(False).astype(bool)
-    fields_after_consent = [f for f in questionnaire.household_fields if f.name not in ("hamlet", "consent") and f.groups[:1] != ("identification",)]
-    issues += _required_missing(hh, [f for f in questionnaire.household_fields if f.groups[:1] == ("identification",)], pd.Series(True, index=hh.index))
-    issues += _required_missing(hh, fields_after_consent, consented)
+    yes_no = {f.name for f in questionnaire.fields if f.choice_list == "yes_no"}
+    issues += _required_missing(hh, questionnaire.household_fields, yes_no)
     issues.append(issue_rows(hh, consented & (hh["members"] == 0), "members", "no_members", ERROR, "không có thành viên nào"))
     issues.append(issue_rows(hh, consented & hh["members"].ne(hh["household_size"]).fillna(False) & (hh["members"] > 0),
                          "household_size", "size_mismatch", WARNING, "số nhân khẩu khác số thành viên đã liệt kê"))
@@ -62,9 +86,8 @@ def check_tables(tidy: TidyTables, questionnaire: Questionnaire, bounding_box=No
                              "location", "outside_commune", WARNING, "vị trí GPS nằm ngoài địa bàn xã"))
 
     # Member-level checks report against the household.
-    ident = hh[["submission_id", "household_id", "hamlet", "enumerator"]]
-    m = members.merge(ident, on="submission_id", how="left")
-    issues += _required_missing(m, questionnaire.member_fields, pd.Series(True, index=m.index))
+    m = members.merge(hh[["submission_id", "household_id", "hamlet", "enumerator", "consent"]], on="submission_id", how="left")
+    issues += _required_missing(m, questionnaire.member_fields, yes_no)
     issues.append(issue_rows(m, m["age"].notna() & ~m["age"].between(0, MAX_AGE).fillna(False), "birth_year", "impossible_age", ERROR,
                          f"tuổi không hợp lý (ngoài 0–{MAX_AGE})"))
     heads = m.assign(is_head=m["relationship"].eq("head").fillna(False)).groupby("submission_id")["is_head"].sum()

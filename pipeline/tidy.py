@@ -140,7 +140,7 @@ def _type_columns(frame: pd.DataFrame, fields: Iterable[Field], questionnaire: Q
         elif f.type == "select_multiple":
             text = raw.map(clean_text)
             allowed = questionnaire.choices.get(f.choice_list, ())
-            chosen = text.map(lambda v: set(v.split(" ")) if v else set())
+            chosen = text.map(lambda v: set(v.split(" ")) if isinstance(v, str) else set())
             unknown = chosen.map(lambda s: bool(s - set(allowed)))
             issues.append(issue_rows(frame, unknown, f.name, "unknown_choice", ERROR, "mã lựa chọn không có trong phiếu"))
             out[f.name] = text
@@ -158,9 +158,9 @@ def _type_columns(frame: pd.DataFrame, fields: Iterable[Field], questionnaire: Q
         elif f.type in ("text",):
             cleaner = clean_name if f.name in NAME_FIELDS else clean_text
             text = raw.map(cleaner)
-            too_long = text.map(lambda v: v is not None and len(v) > MAX_TEXT)
+            too_long = text.str.len().gt(MAX_TEXT).fillna(False).astype(bool)
             issues.append(issue_rows(frame, too_long, f.name, "too_long", WARNING, f"dài quá {MAX_TEXT} ký tự, đã cắt"))
-            out[f.name] = text.map(lambda v: v[:MAX_TEXT] if v else v)
+            out[f.name] = text.str.slice(0, MAX_TEXT)
         else:  # start, end, deviceid and other metadata: keep the text
             out[f.name] = raw.map(clean_text)
     return out, issues

@@ -130,6 +130,8 @@ def run(
     except ConfigError as exc:
         _fail(str(exc))
     data_dir.mkdir(parents=True, exist_ok=True)
+    if not debug:  # Prefect logs task failures with a trace; the officer gets our one-line message instead
+        os.environ["PREFECT_LOGGING_LEVEL"] = "CRITICAL"
     from rasoat.flows.review import DataFolder, ensure_demo_inbox, review_flow, stage_log
 
     folder = DataFolder(data_dir.resolve())
