@@ -120,7 +120,8 @@ def clean_task(url: str, settings: Settings, questionnaire: Questionnaire, sourc
     digest = hashlib.sha256(snapshot.to_csv(index=False).encode()).hexdigest()
     stage_log.info("clean:done current=%d households=%d excluded=%d issues=%d", len(current), len(checked.households),
                    len(excluded), len(issues))
-    inputs = {"stored_versions": len(versions), "current_submissions": len(current), "snapshot_sha256": digest}
+    inputs = {"stored_versions": len(versions), "current_submissions": len(current) + len(by_state),
+              "excluded_by_review_state": len(by_state), "snapshot_sha256": digest}
     return checks.CheckedTables(checked.households, checked.members, excluded, issues), inputs
 
 

@@ -145,6 +145,7 @@ def run(
         handler = _StageProgress(progress, task_id)
         stage_log.addHandler(handler)
         stage_log.setLevel(logging.INFO)
+        stage_log.propagate = debug  # the bar shows the stages; the log lines only with --debug
         try:
             result = review_flow(data_dir=str(folder.root), config_dir=str(config) if config else None, reference_year=year, pull=not no_pull)
         except ConfigError as exc:
@@ -156,6 +157,7 @@ def run(
                   f"Run again with --debug for details.", code=1)
         finally:
             stage_log.removeHandler(handler)
+            stage_log.propagate = True
     _summary(result, settings)
 
 

@@ -1,0 +1,121 @@
+"""The whole review through Prefect and through the command line, on a small synthetic commune."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rasoat.cli import app
+from rasoat.config import BUNDLED_CONFIG_DIR
+from rasoat.flows.review import DataFolder, ensure_demo_inbox, questionnaire_for, review_flow
+from rasoat.pipeline import synthetic
+from rasoat.pipeline.publish import current_publication
+from rasoat.settings import ConfigError, load_settings
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+SETTINGS = load_settings()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """A data folder whose inbox holds a small Central CSV export (about 300 households)."""
+    folder = DataFolder(tmp_path / "data")
+    folder.inbox.mkdir(parents=True)
+    q = questionnaire_for(SETTINGS)
+    subs = synthetic.generate_commune(list(SETTINGS.hamlets), q, seed=5, scale=0.04)
+    synthetic.write_central_csv_zip(subs, q, folder.inbox / "rasoat_household.csv.zip")
+    return folder.root
+
+
+def rows(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_review_flow_publishes_lists_and_tables_that_match_the_counts(data_dir: Path):
+    result = review_flow(data_dir=str(data_dir), reference_year=2026)
+    pub = current_publication(data_dir / "publications")
+    assert pub == result.publication
+    manifest = json.loads((pub / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["rule_set"]["version"] == "2022-2026.1" and manifest["reference_year"] == 2026
+    poor = rows(pub / "commune" / "ho-ngheo.csv")
+    near = rows(pub / "commune" / "ho-can-ngheo.csv")
+    assert len(poor) == manifest["counts"]["poor"] == result.by_hamlet.iloc[-1]["poor"]
+    assert len(near) == manifest["counts"]["near_poor"] == result.by_hamlet.iloc[-1]["near_poor"]
+    assert result.households_classified + result.households_excluded == manifest["inputs"]["current_submissions"]
+    assert all("→ hộ nghèo" in r["Lý do"] for r in poor)
+    hamlet_total = sum(len(rows(pub / "hamlets" / h.code / "ho-ngheo.csv")) for h in SETTINGS.hamlets)
+    assert hamlet_total == len(poor)
+    rates = rows(pub / "commune" / "ty-le-theo-ap.csv")
+    assert rates[-1]["Tên ấp"] == "Toàn xã" and len(rates) == len(SETTINGS.hamlets) + 1
+
+
+def test_second_run_stores_nothing_new_and_gives_the_same_lists(data_dir: Path):
+    first = review_flow(data_dir=str(data_dir), reference_year=2026)
+    second = review_flow(data_dir=str(data_dir), reference_year=2026)
+    assert second.new_versions == 0 and first.new_versions > 0
+    assert second.publication != first.publication
+    for name in ("ho-ngheo.csv", "ho-can-ngheo.csv", "niem-yet-ho-ngheo.csv"):
+        assert (first.publication / "commune" / name).read_bytes() == (second.publication / "commune" / name).read_bytes()
+
+
+def test_2027_rules_mark_the_publication_provisional(data_dir: Path):
+    result = review_flow(data_dir=str(data_dir), reference_year=2027)
+    assert result.rule_set_version == "2027-2030.1" and result.provisional
+    assert all(r["Quy tắc tạm thời"] == "Có" for r in rows(result.publication / "commune" / "ho-ngheo.csv"))
+
+
+def test_a_failed_run_leaves_the_last_good_publication_current(data_dir: Path, tmp_path: Path):
+    good = review_flow(data_dir=str(data_dir), reference_year=2026)
+    config = tmp_path / "config"
+    shutil.copytree(BUNDLED_CONFIG_DIR, config, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    rules = config / "rulesets" / "2022-2026.yaml"
+    rules.write_text(rules.read_text(encoding="utf-8").replace('member: "age >= 6 and not health_insurance"',
+                                                               'member: "age >= 6 and not health_insurence"'), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"indicators\[3\] \(H2\)\.member"):
+        review_flow(data_dir=str(data_dir), config_dir=str(config), reference_year=2026)
+    assert current_publication(data_dir / "publications") == good.publication
+    assert sorted(p.name for p in (data_dir / "publications").iterdir() if p.is_dir() and not p.is_symlink()) == [good.publication.name]
+
+
+def test_rasoat_run_from_the_command_line(tmp_path: Path):
+    data = tmp_path / "fresh"
+    config = tmp_path / "config"
+    shutil.copytree(BUNDLED_CONFIG_DIR, config, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    # a smaller example commune keeps the test quick; the command is the same
+    hamlets = config / "hamlets.yaml"
+    hamlets.write_text("example: true\nhamlets:\n  - { code: A01, name: Ấp Ví Dụ 01, area_type: rural, resident_households: 150 }\n"
+                       "  - { code: K01, name: Khóm Ví Dụ 01, area_type: urban, resident_households: 90 }\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["run", "--data-dir", str(data), "--config", str(config)], env={"COLUMNS": "160"})
+    assert result.exit_code == 0, result.output
+    assert "Toàn xã" in result.output and "Ấp Ví Dụ 01" in result.output
+    assert "EXAMPLE" in result.output and "Publication:" in result.output
+    assert (data / "inbox" / "rasoat_household.csv.zip").is_file()
+    assert current_publication(data / "publications") is not None
+
+
+def test_command_line_errors_are_short_and_actionable(tmp_path: Path):
+    config = tmp_path / "config"
+    shutil.copytree(BUNDLED_CONFIG_DIR, config, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    (config / "hamlets.yaml").write_text("hamlets:\n  - { code: a1, name: X }\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["run", "--config", str(config), "--data-dir", str(tmp_path / "d")], env={"COLUMNS": "300"})
+    assert result.exit_code == 2
+    assert "hamlets.yaml" in result.output and "hamlets[0].code" in result.output
+    assert "Traceback" not in result.output
+    result = CliRunner().invoke(app, ["run", "--year", "2040", "--data-dir", str(tmp_path / "d")], env={"COLUMNS": "300"})
+    assert result.exit_code == 2 and "no rule set covers reference year 2040" in result.output
+    for command in (["--help"], ["run", "--help"], ["config", "check", "--help"]):
+        assert CliRunner().invoke(app, command).exit_code == 0
+
+
+def test_demo_inbox_is_written_once(tmp_path: Path):
+    folder = DataFolder(tmp_path)
+    small = SETTINGS.model_copy(update={"hamlets": SETTINGS.hamlets[:1]})
+    made = ensure_demo_inbox(small, folder)
+    assert made is not None and made.is_file()
+    assert ensure_demo_inbox(small, folder) is None
