@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -83,7 +84,8 @@ def ensure_demo_inbox(settings: Settings, folder: DataFolder) -> Path | None:
 
 
 def store_url(settings: Settings, folder: DataFolder) -> str:
-    return settings.store.url or default_store_url(folder.root)
+    """RASOAT_STORE_URL (keeps a database password out of the config folder), else config, else SQLite."""
+    return os.environ.get("RASOAT_STORE_URL") or settings.store.url or default_store_url(folder.root)
 
 
 @task(name="pull", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE)

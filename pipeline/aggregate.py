@@ -71,7 +71,7 @@ def deprivations_by_indicator(classified: pd.DataFrame, ruleset: RuleSet) -> pd.
     groups = {"poor": classified[classified["household_class"] == POOR], "near_poor": classified[classified["household_class"] == NEAR_POOR]}
     for ind in ruleset.indicators:
         col = f"deprived_{ind.id}"
-        row = {"indicator": ind.id, "name": ind.name, "dimension": ind.dimension, "confidence": ind.confidence,
+        row = {"indicator": ind.id, "name": ind.name, "dimension": ruleset.dimensions[ind.dimension], "confidence": ind.confidence,
                "provisional": ind.provisional, "all": int(classified[col].sum()),
                "all_rate": _rate(int(classified[col].sum()), len(classified))}
         for key, frame in groups.items():

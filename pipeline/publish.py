@@ -541,9 +541,15 @@ def write_xlsx(path: Path, sheets: list[_Sheet], heading: PublicationHeading) ->
                         ws.write_string(r, c, value, f_wrap if c in wrap_cols else f_text)
             row = header_row + 1 + len(table)
 
-            for c in range(ncols):
-                width = min(max(widths[c], 4) + 2, 60 if c in wrap_cols else 45)
+            final = [min(max(widths[c], 4) + 2, 60 if c in wrap_cols else 45) for c in range(ncols)]
+            for c, width in enumerate(final):
                 ws.set_column(c, c, width)
+            # Spreadsheet programs do not grow rows for wrapped text written by xlsxwriter: size them here.
+            for r, values in enumerate(table.itertuples(index=False, name=None), start=header_row + 1):
+                lines = max([math.ceil(len(str(values[c])) / max(final[c] - 3, 1)) for c in wrap_cols
+                             if values[c] is not None and not (isinstance(values[c], float) and math.isnan(values[c]))] or [1])
+                if lines > 1:
+                    ws.set_row(r, 15 * lines)
 
             # Date line and signatures
             row += 1

@@ -173,9 +173,17 @@ class RuleSet(_Model):
     average_living_upper: PerArea
     low_income_worker_line: PerArea
     deprivation_cutoff: Cutoff
+    dimensions: dict[str, str] = {}
     parameters: dict[str, Any] = {}
     indicators: list[Indicator] = Field(min_length=1)
     source_file: str = ""
+
+    @model_validator(mode="after")
+    def _dimensions_named(self) -> "RuleSet":
+        unknown = sorted({i.dimension for i in self.indicators} - set(self.dimensions))
+        if unknown:
+            raise ValueError(f"indicators use dimensions not listed under 'dimensions': {', '.join(unknown)}")
+        return self
 
     @field_validator("indicators")
     @classmethod
