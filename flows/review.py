@@ -19,7 +19,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 import rasoat
-from rasoat.forms import Questionnaire, load_questionnaire
+from rasoat.forms import Questionnaire, build
 from rasoat.pipeline import aggregate, checks, classify, tidy
 from rasoat.pipeline.publish import PublicationHeading, publish
 from rasoat.pipeline.rawstore import RawStore, current_versions, default_store_url, redacted_url
@@ -61,8 +61,8 @@ class ReviewResult:
     source_problems: int
 
 
-def questionnaire_for(settings: Settings) -> Questionnaire:
-    return load_questionnaire().with_hamlets((h.code, h.name, h.name_en or h.name) for h in settings.hamlets)
+def questionnaire_for(settings: Settings, reference_year: int | None = None) -> Questionnaire:
+    return build.questionnaire_for(settings, reference_year)
 
 
 def ensure_demo_inbox(settings: Settings, folder: DataFolder) -> Path | None:
@@ -173,7 +173,7 @@ def review_flow(data_dir: str, config_dir: str | None = None, reference_year: in
     folder = DataFolder(Path(data_dir))
     year = reference_year or settings.review.reference_year
     ruleset = settings.ruleset_for(year)
-    questionnaire = questionnaire_for(settings)
+    questionnaire = questionnaire_for(settings, year)
     url = store_url(settings, folder)
     pulled, problems = pull_task(folder, url, questionnaire.form_id) if pull else ({"received": 0, "new_versions": 0, "unchanged": 0, "files": []}, [])
     checked, inputs = clean_task(url, settings, questionnaire, problems)

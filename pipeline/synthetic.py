@@ -171,8 +171,10 @@ _USED_CODES: dict[str, tuple[str, ...]] = {
 }
 
 _HOUSEHOLD_FIELDS = (
-    "started_at", "ended_at", "device_id", "hamlet", "household_id", "head_name",
+    "started_at", "ended_at", "device_id", "hamlet", "previous_household", "previous_status",
+    "new_household_id", "household_id", "head_name",
     "head_id_number", "phone", "address", "location", "ethnicity", "area_type", "consent",
+    "previous_class", "screened_out", "screen_reason",
     "household_size", "wall_material", "frame_material", "roof_material", "floor_area",
     "water_source", "latrine", "waste_disposal", "electricity", "info_assets",
     "loudspeaker_reach", "income_crops", "income_livestock", "income_aquaculture",
@@ -181,7 +183,7 @@ _HOUSEHOLD_FIELDS = (
     "interview_date",
 )
 _MEMBER_FIELDS = (
-    "member_name", "sex", "birth_year", "relationship", "member_id_number", "member_ethnicity",
+    "member_name", "sex", "birth_year", "age", "relationship", "member_id_number", "member_ethnicity",
     "in_school", "school_level", "qualification", "labour_status", "labour_contract",
     "health_insurance", "disability", "social_allowance", "child_nutrition", "uses_phone",
     "uses_internet",
@@ -192,9 +194,16 @@ INCOME_FIELDS = (
 )
 
 
+def _screen_questions(q) -> list[str]:
+    return [f.name for f in q.household_fields if f.groups[:1] == ("screen",) and f.choice_list == "yes_no"]
+
+
 def _check_questionnaire(q) -> None:
     """Fail loudly if the questionnaire lost a field or a code the generator writes."""
-    hh = [f.name for f in q.household_fields]
+    # The quick-screen questions come from config and the summary calculates from the rule set:
+    # the generator answers every screen question "no" and, like a phone that skipped the summary
+    # page, leaves the summary empty (the pipeline never trusts it).
+    hh = [f.name for f in q.household_fields if f.groups[:1] != ("summary",) and f.name not in _screen_questions(q)]
     mm = [f.name for f in q.member_fields]
     if sorted(hh) != sorted(_HOUSEHOLD_FIELDS):
         raise ValueError(
@@ -606,6 +615,7 @@ def iter_commune(
     """
     q = questionnaire
     _check_questionnaire(q)
+    screen_questions = _screen_questions(q)
     hs = [_as_hamlet(h) for h in hamlets]
     r = random.Random(seed)
     year = interview_date.year
@@ -761,10 +771,20 @@ def iter_commune(
                     net_use = "yes" if r.random() < ip else "no"
                     any_internet = any_internet or net_use == "yes"
                 id_p = 0.97 if age >= 14 else 0.75
+                # what the form's relevance shows the enumerator, by age (forms/household.md)
+                if not 3 <= age <= 30:
+                    in_school, level = None, None
+                if age < 15:
+                    qual, labour = None, None
+                if labour != "wage_worker":
+                    contract = None
+                if age >= 16:
+                    nutrition = None
                 members.append({
                     "member_name": name,
                     "sex": "male" if male else "female",
                     "birth_year": by,
+                    "age": str(age),  # a calculate: text in the submission
                     "relationship": rel,
                     "member_id_number": _cccd(r, male, by) if r.random() < id_p else None,
                     "member_ethnicity": m_eth,
@@ -911,6 +931,9 @@ def iter_commune(
                     "ended_at": ended,
                     "device_id": device,
                     "hamlet": h.code,
+                    "previous_household": None,
+                    "previous_status": None,
+                    "new_household_id": f"{h.code}-{i:04d}",
                     "household_id": f"{h.code}-{i:04d}",
                     "head_name": head["member_name"],
                     "head_id_number": head["member_id_number"],
@@ -920,6 +943,10 @@ def iter_commune(
                     "ethnicity": ethnicity,
                     "area_type": area,
                     "consent": "yes",
+                    "previous_class": None,
+                    **{name: "no" for name in screen_questions},
+                    "screened_out": "no",
+                    "screen_reason": None,
                     "household_size": size,
                     "wall_material": wall,
                     "frame_material": frame,

@@ -198,6 +198,25 @@ class RuleSet(_Model):
         return self.reference_years.first <= year <= self.reference_years.last
 
 
+class ScreenCriterion(_Model):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]{0,30}$")
+    question: str = Field(min_length=1)
+    question_en: str = ""
+    reason: str = Field(min_length=1, pattern=r"^[^'\"]+$")  # ends up inside an XPath string
+
+
+class ScreenFile(_Model):
+    criteria: list[ScreenCriterion] = []
+
+    @field_validator("criteria")
+    @classmethod
+    def _unique(cls, criteria: list[ScreenCriterion]) -> list[ScreenCriterion]:
+        ids = [c.id for c in criteria]
+        if len(ids) != len(set(ids)):
+            raise ValueError("criterion ids must be unique")
+        return criteria
+
+
 class Settings(_Model):
     config_dir: Path
     commune: Commune
@@ -209,6 +228,7 @@ class Settings(_Model):
     plan: Plan
     targets: tuple[Target, ...]
     rulesets: tuple[RuleSet, ...]
+    screen: tuple[ScreenCriterion, ...] = ()
 
     def ruleset_for(self, reference_year: int) -> RuleSet:
         """The rule set for a list valid in `reference_year` (the year, not the collection date)."""
@@ -278,6 +298,8 @@ def load_settings(config_dir: Path | None = None) -> Settings:
     if not rule_files:
         raise ConfigError(f"{folder / 'rulesets'}: no rule set files (*.yaml) found")
     rulesets = tuple(_parse(RuleSet, p, {"source_file": str(p)}) for p in rule_files)
+    screen_path = folder / "screen.yaml"
+    screen = _parse(ScreenFile, screen_path).criteria if screen_path.exists() else []
     return Settings(
         config_dir=folder,
         commune=commune_file.commune,
@@ -289,4 +311,5 @@ def load_settings(config_dir: Path | None = None) -> Settings:
         plan=targets_file.plan,
         targets=tuple(targets_file.targets),
         rulesets=rulesets,
+        screen=tuple(screen),
     )
