@@ -289,26 +289,36 @@ def household_lists(classified: pd.DataFrame) -> dict[str, pd.DataFrame]:
     }
 
 
-def _secrets_of(classified: pd.DataFrame) -> list[str]:
-    """ID numbers and phones of every household, longest first (to redact from posted text)."""
+_DIGIT_RUN = re.compile(r"\d[\d .\-]{4,}\d")
+
+
+def _digits(text: str) -> str:
+    return "".join(ch for ch in text if ch.isdigit())
+
+
+def _secrets_of(classified: pd.DataFrame) -> frozenset[str]:
+    """ID numbers and phones of every household, as bare digits (to redact from posted text)."""
     found: set[str] = set()
     for column in ("head_id_number", "phone"):
         for value in classified[column]:
-            text = _text_or_empty(value).strip()
-            if sum(ch.isdigit() for ch in text) >= 6:
-                found.add(text)
-    return sorted(found, key=lambda s: (-len(s), s))
+            digits = _digits(_text_or_empty(value))
+            if len(digits) >= 6:
+                found.add(digits)
+    return frozenset(found)
 
 
-def _redact(text: str, secrets_: list[str]) -> str:
-    for secret in secrets_:
-        if secret in text:
-            text = text.replace(secret, _REDACTED)
-    return text
+def _redact(text: str, secrets_: frozenset[str]) -> str:
+    """Replace any run of digits (spaces, dots, dashes allowed) that is someone's ID or phone.
+
+    One pass over the text with a set lookup: the cost does not grow with the commune's size.
+    """
+    if not secrets_ or not any(ch.isdigit() for ch in text):
+        return text
+    return _DIGIT_RUN.sub(lambda m: _REDACTED if _digits(m.group(0)) in secrets_ else m.group(0), text)
 
 
 def posting_list(
-    classified: pd.DataFrame, *, hidden_from: pd.DataFrame | None = None
+    classified: pd.DataFrame, *, hidden_from: pd.DataFrame | frozenset[str] | None = None
 ) -> dict[str, pd.DataFrame]:
     """The lists for public posting (niêm yết): ``niem-yet-ho-ngheo``, ``niem-yet-ho-can-ngheo``.
 
@@ -319,7 +329,10 @@ def posting_list(
     """
     _check_columns(classified)
     ordered = _sorted(classified)
-    hidden = _secrets_of(classified if hidden_from is None else hidden_from)
+    if isinstance(hidden_from, frozenset):  # already collected once for the whole commune
+        hidden = hidden_from
+    else:
+        hidden = _secrets_of(classified if hidden_from is None else hidden_from)
     out: dict[str, pd.DataFrame] = {}
     for name, cls in _POSTING_LISTS.items():
         rows = ordered[ordered["household_class"] == cls]
@@ -337,7 +350,7 @@ def posting_list(
 
 
 def all_lists(
-    classified: pd.DataFrame, *, hidden_from: pd.DataFrame | None = None
+    classified: pd.DataFrame, *, hidden_from: pd.DataFrame | frozenset[str] | None = None
 ) -> dict[str, pd.DataFrame]:
     """Officer lists followed by posting lists, in publication order."""
     return {**household_lists(classified), **posting_list(classified, hidden_from=hidden_from)}
@@ -650,6 +663,7 @@ def _write_all(root: Path, classified: pd.DataFrame, tables: Mapping[str, pd.Dat
     commune = root / "commune"
     commune.mkdir()
     lists = all_lists(classified)
+    commune_secrets = _secrets_of(classified)
     for name, table in lists.items():
         _write_list(commune, name, table, heading, _place(heading))
 
@@ -671,7 +685,7 @@ def _write_all(root: Path, classified: pd.DataFrame, tables: Mapping[str, pd.Dat
         folder = hamlet_root / code
         folder.mkdir()
         subset = classified[classified["hamlet"].map(_text_or_empty) == code]
-        hamlet_lists = all_lists(subset, hidden_from=classified)
+        hamlet_lists = all_lists(subset, hidden_from=commune_secrets)
         for name, table in hamlet_lists.items():
             _write_list(folder, name, table, heading, _place(heading, hamlet_name))
 

@@ -28,6 +28,8 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Check the configuration (commune, hamlets, targets, rule sets).", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+forms_app = typer.Typer(help="The household questionnaire: build it for ODK Central and KoboToolbox.", no_args_is_help=True)
+app.add_typer(forms_app, name="forms")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -171,6 +173,51 @@ def config_check(config: Optional[Path] = CONFIG_OPTION) -> None:
         flag = " [yellow](provisional)[/]" if r.provisional else ""
         console.print(f"  rule set {r.version}: reference years {r.reference_years.first}–{r.reference_years.last}, "
                       f"{len(r.indicators)} indicators{flag}")
+
+
+def _previous_households(data_dir: Path) -> list[dict]:
+    """Last publication's households, for the phone's preload list (empty before the first run)."""
+    import csv
+
+    from rasoat.pipeline.publish import current_publication
+
+    current = current_publication(data_dir / "publications")
+    path = current / "households.csv" if current else None
+    if path is None or not path.is_file():
+        return []
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        return [{k: row.get(k) for k in ("household_id", "head_name", "hamlet", "household_class")} for row in csv.DictReader(f)]
+
+
+@forms_app.command("build")
+def forms_build(
+    data_dir: Path = DATA_DIR_OPTION,
+    config: Optional[Path] = CONFIG_OPTION,
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write the form files (default: <data>/forms)."),
+    year: Optional[int] = typer.Option(None, "--year", "-y", help="Reference year whose rule set the phone's summary uses."),
+) -> None:
+    """Build the questionnaire: XForm XML (ODK Central), XLSForm .xlsx (KoboToolbox), preload CSV.
+
+    Runs pyxform's checks and ODK Validate (needs Java). The version goes up only when the form
+    or its attachment changed, so deploying an unchanged form changes nothing.
+    """
+    from rasoat.forms.build import FormBuildError, build_form
+    from rasoat.settings import ConfigError
+
+    settings = _load(config)
+    previous = _previous_households(data_dir)
+    target = out or data_dir / "forms"
+    with console.status("Đang dựng phiếu và kiểm tra bằng ODK Validate…"):
+        try:
+            built = build_form(settings, target, previous=previous, reference_year=year)
+        except (ConfigError, FormBuildError) as exc:
+            _fail(str(exc))
+    state = "new version" if built.changed else "unchanged, same version"
+    console.print(f"[green]Built[/] form version {built.version} ({state}); {len(previous):,} households preloaded from the last publication")
+    for path in (built.xform_path, built.xlsx_path, *built.attachments):
+        console.print(f"  {path}")
+    for warning in built.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -155,3 +155,17 @@ def test_docs_list_every_question():
 def test_the_definition_is_pure_and_repeatable():
     ruleset = SETTINGS.ruleset_for(2026)
     assert form_definition(SETTINGS, ruleset) == form_definition(SETTINGS, ruleset)
+
+
+def test_rasoat_forms_build_from_the_command_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from rasoat.cli import app
+
+    first = CliRunner().invoke(app, ["forms", "build", "--data-dir", str(tmp_path)], env={"COLUMNS": "200"})
+    assert first.exit_code == 0, first.output
+    assert "new version" in first.output
+    for name in ("rasoat_household.xml", "rasoat_household.xlsx", "previous_households.csv"):
+        assert (tmp_path / "forms" / name).is_file()
+    again = CliRunner().invoke(app, ["forms", "build", "--data-dir", str(tmp_path)], env={"COLUMNS": "200"})
+    assert again.exit_code == 0 and "unchanged, same version" in again.output
