@@ -122,3 +122,30 @@ def classify_households(households: pd.DataFrame, members: pd.DataFrame, ruleset
     names = {i.id: i.name[:1].lower() + i.name[1:] for i in ruleset.indicators}
     out["reason"] = out.apply(_reason, axis=1, ruleset=ruleset, names=names) if len(out) else ""
     return out
+
+
+def phone_disagreements(classified: pd.DataFrame, ruleset: RuleSet) -> pd.DataFrame:
+    """Issue rows where the phone's preliminary summary differs from this classification.
+
+    The phone computes the indicators from the same rule set (translated to XPath); a difference
+    points at a translation gap, an edited answer, or a form built from another rule set. The
+    pipeline's result stands; the row tells an officer to look.
+    """
+    from rasoat.pipeline.tidy import ISSUE_COLUMNS, WARNING, issue_rows
+
+    found = []
+    for ind in ruleset.indicators:
+        column = f"dep_{ind.id}"
+        if column not in classified:
+            continue
+        phone = pd.to_numeric(classified[column], errors="coerce")
+        differs = phone.notna() & (phone != classified[f"deprived_{ind.id}"].astype(int))
+        found.append(issue_rows(classified, differs, column, "phone_disagrees", WARNING,
+                                f"máy tính bảng và xã tính khác nhau ở chỉ số {ind.id} ({ind.name})"))
+    if "preliminary_class" in classified:
+        phone_class = classified["preliminary_class"]
+        differs = phone_class.notna() & (phone_class != classified["household_class"])
+        found.append(issue_rows(classified, differs, "preliminary_class", "phone_disagrees", WARNING,
+                                "phân loại sơ bộ trên máy tính bảng khác kết quả của xã"))
+    found = [f for f in found if len(f)]
+    return pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=ISSUE_COLUMNS)

@@ -155,3 +155,18 @@ def test_a_broken_expression_names_the_file_and_indicator(tmp_path):
 def test_vnd_uses_dots():
     assert vnd(1320000) == "1.320.000"
     assert vnd(999) == "999"
+
+
+def test_phone_summary_disagreements_are_reported():
+    from rasoat.pipeline.classify import phone_disagreements
+
+    out = classify(
+        [household("same", water_source="surface", dep_W1="1", preliminary_class="not_poor"),
+         household("diff", dep_W1="1", dep_H2="0", preliminary_class="poor"),
+         household("none")],  # a phone that skipped the summary: nothing to compare
+        [adult("same"), adult("diff"), adult("none")],
+    ).reset_index()
+    issues = phone_disagreements(out, RULES_2026)
+    assert set(issues["submission_id"]) == {"diff"}
+    assert sorted(issues["field"]) == ["dep_W1", "preliminary_class"]
+    assert set(issues["severity"]) == {"warning"} and set(issues["rule"]) == {"phone_disagrees"}
