@@ -20,8 +20,8 @@ from prefect.cache_policies import NO_CACHE
 
 import rasoat
 from rasoat.forms import Questionnaire, build
-from rasoat.pipeline import aggregate, checks, classify, tidy
-from rasoat.pipeline.publish import PublicationHeading, publish
+from rasoat.pipeline import aggregate, checks, classify, corrections, quality, tidy
+from rasoat.pipeline.publish import PublicationHeading, csv_bytes, current_publication, publish
 from rasoat.pipeline.rawstore import RawStore, current_versions, default_store_url, redacted_url
 from rasoat.pipeline.sources.folder import read_export_folder
 from rasoat.settings import Settings, load_settings
@@ -45,6 +45,11 @@ class DataFolder:
     def publications(self) -> Path:
         return self.root / "publications"
 
+    @property
+    def corrections(self) -> Path:
+        """Officers' corrections: corrections.csv or corrections.xlsx (see `rasoat.pipeline.corrections`)."""
+        return self.root / "corrections"
+
 
 @dataclass(frozen=True)
 class ReviewResult:
@@ -59,6 +64,9 @@ class ReviewResult:
     errors: int
     new_versions: int
     source_problems: int
+    corrections_applied: int = 0
+    corrections_not_applied: int = 0
+    class_changes: pd.DataFrame | None = None  # households whose class changed since the previous publication
 
 
 def questionnaire_for(settings: Settings, reference_year: int | None = None) -> Questionnaire:
@@ -100,13 +108,26 @@ def pull_task(folder: DataFolder, url: str, form_id: str) -> tuple[dict, list]:
             "files": read.files}, list(read.problems)
 
 
+@dataclass(frozen=True)
+class CleanReport:
+    """What the clean step found besides the checked tables: the corrections' audit, every household."""
+
+    corrections: pd.DataFrame  # corrections.AUDIT_COLUMNS, one row per correction
+    households: pd.DataFrame  # every current household after corrections (kept and excluded)
+
+
 @task(name="clean", cache_policy=NO_CACHE)
-def clean_task(url: str, settings: Settings, questionnaire: Questionnaire, source_problems: list) -> tuple[checks.CheckedTables, pd.DataFrame, dict]:
+def clean_task(url: str, settings: Settings, questionnaire: Questionnaire, source_problems: list,
+               corrections_dir: Path | None = None) -> tuple[checks.CheckedTables, dict, CleanReport]:
     stage_log.info("clean:start")
     with RawStore(url) as store:
         versions = store.versions()
     current, by_state = current_versions(versions, set(settings.review.processed_review_states))
     tidy_tables = tidy.tidy_submissions(current, questionnaire)
+    ledger = corrections.read_corrections(corrections_dir) if corrections_dir is not None else pd.DataFrame(columns=corrections.CORRECTION_COLUMNS)
+    tidy_tables, audit = corrections.apply_corrections(tidy_tables, ledger, questionnaire)
+    stage_log.info("clean:corrections rows=%d applied=%d not_applied=%d", len(audit), int(audit["applied"].sum()),
+                   int((~audit["applied"]).sum()))
     checked = checks.check_tables(tidy_tables, questionnaire, settings.commune.bounding_box)
     problems = pd.DataFrame(
         [{"submission_id": p.record, "field": p.field, "value": p.source, "rule": "unreadable_source", "severity": tidy.ERROR,
@@ -124,11 +145,35 @@ def clean_task(url: str, settings: Settings, questionnaire: Questionnaire, sourc
                    len(excluded), len(issues))
     inputs = {"stored_versions": len(versions), "current_submissions": len(current) + len(by_state),
               "excluded_by_review_state": len(by_state), "snapshot_sha256": digest}
-    return checks.CheckedTables(checked.households, checked.members, excluded, issues), inputs
+    return checks.CheckedTables(checked.households, checked.members, excluded, issues), inputs, CleanReport(audit, tidy_tables.households)
+
+
+@task(name="report", cache_policy=NO_CACHE)
+def report_task(classified: pd.DataFrame, checked: checks.CheckedTables, report: CleanReport, settings: Settings,
+                questionnaire: Questionnaire, folder: DataFolder, published_on: date) -> tuple[dict, dict, pd.DataFrame]:
+    """The quality report, the corrections' audit, the households record and the diff with the last publication.
+
+    Returns (extra tables for the workbook, extra files by relative path, the class changes).
+    """
+    stage_log.info("report:start")
+    record = corrections.households_record(classified, checked.excluded)
+    previous_folder = current_publication(folder.publications)
+    previous = corrections.read_households_record(previous_folder / "commune" / "households.csv") if previous_folder else None
+    changes = corrections.class_changes(previous, record, report.corrections)
+    hamlet_names = {h.code: h.name for h in settings.hamlets}
+    files = quality.report_files(checked.issues, report.households, checked.excluded, questionnaire, hamlet_names=hamlet_names,
+                                 commune_name=settings.commune.name, published_on=published_on)
+    files["commune/households.csv"] = csv_bytes(record)
+    tables = {"Sửa lỗi đã ghi nhận": corrections.audit_table(report.corrections),
+              "Thay đổi so với lần trước": corrections.class_changes_table(changes)}
+    stage_log.info("report:done files=%d class_changes=%d previous=%s", len(files), len(changes),
+                   previous_folder.name if previous_folder else "none")
+    return tables, files, changes
 
 
 @task(name="classify", cache_policy=NO_CACHE)
-def classify_task(checked: checks.CheckedTables, settings: Settings, reference_year: int) -> pd.DataFrame:
+def classify_task(checked: checks.CheckedTables, settings: Settings, reference_year: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(classified households, issue rows where the phone's summary disagrees)."""
     stage_log.info("classify:start")
     ruleset = settings.ruleset_for(reference_year)
     classify.check_ruleset_expressions(ruleset, checked.households, checked.members)
@@ -138,7 +183,7 @@ def classify_task(checked: checks.CheckedTables, settings: Settings, reference_y
     stage_log.info("classify:done households=%d poor=%d near_poor=%d rule_set=%s", len(classified),
                    int((classified["household_class"] == classify.POOR).sum()),
                    int((classified["household_class"] == classify.NEAR_POOR).sum()), ruleset.version)
-    return classified
+    return classified, classify.phone_disagreements(classified, ruleset)
 
 
 @task(name="aggregate", cache_policy=NO_CACHE)
@@ -152,7 +197,8 @@ def aggregate_task(classified: pd.DataFrame, checked: checks.CheckedTables, sett
 
 @task(name="publish", cache_policy=NO_CACHE)
 def publish_task(classified: pd.DataFrame, tables: aggregate.IndicatorTables, settings: Settings, folder: DataFolder,
-                 reference_year: int, manifest: dict, published_on: date) -> Path:
+                 reference_year: int, manifest: dict, published_on: date, extra_tables: dict | None = None,
+                 files: dict | None = None) -> Path:
     stage_log.info("publish:start")
     ruleset = settings.ruleset_for(reference_year)
     heading = PublicationHeading(
@@ -160,8 +206,8 @@ def publish_task(classified: pd.DataFrame, tables: aggregate.IndicatorTables, se
         reference_year=reference_year, rule_set_version=ruleset.version,
         provisional=bool(ruleset.provisional or classified["provisional"].any()), published_on=published_on,
     )
-    path = publish(classified, tables.tables, heading, manifest, folder.publications,
-                   hamlets={h.code: h.name for h in settings.hamlets})
+    path = publish(classified, {**tables.tables, **(extra_tables or {})}, heading, manifest, folder.publications,
+                   hamlets={h.code: h.name for h in settings.hamlets}, files=files)
     stage_log.info("publish:done publication=%s", path.name)
     return path
 
@@ -176,9 +222,14 @@ def review_flow(data_dir: str, config_dir: str | None = None, reference_year: in
     questionnaire = questionnaire_for(settings, year)
     url = store_url(settings, folder)
     pulled, problems = pull_task(folder, url, questionnaire.form_id) if pull else ({"received": 0, "new_versions": 0, "unchanged": 0, "files": []}, [])
-    checked, inputs = clean_task(url, settings, questionnaire, problems)
-    classified = classify_task(checked, settings, year)
+    checked, inputs, clean_report = clean_task(url, settings, questionnaire, problems, folder.corrections)
+    classified, disagreements = classify_task(checked, settings, year)
+    checked = checks.CheckedTables(checked.households, checked.members, checked.excluded,
+                                   tidy.concat_issues([checked.issues, disagreements]))
     tables = aggregate_task(classified, checked, settings, year)
+    published_on = datetime.now(timezone.utc).date()
+    extra_tables, files, changes = report_task(classified, checked, clean_report, settings, questionnaire, folder, published_on)
+    audit = clean_report.corrections
     manifest = {
         "commune": settings.commune.name,
         "reference_year": year,
@@ -192,16 +243,19 @@ def review_flow(data_dir: str, config_dir: str | None = None, reference_year: in
             "issues": len(checked.issues),
             "poor": int((classified["household_class"] == classify.POOR).sum()),
             "near_poor": int((classified["household_class"] == classify.NEAR_POOR).sum()),
+            "corrections_applied": int(audit["applied"].sum()),
+            "corrections_not_applied": int((~audit["applied"]).sum()),
+            "class_changes": len(changes),
         },
         "hamlets_are_example": settings.hamlets_are_example,
         "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    published_on = datetime.now(timezone.utc).date()
-    path = publish_task(classified, tables, settings, folder, year, manifest, published_on)
+    path = publish_task(classified, tables, settings, folder, year, manifest, published_on, extra_tables, files)
     return ReviewResult(
         publication=path, reference_year=year, rule_set_version=ruleset.version,
         provisional=bool(ruleset.provisional or classified["provisional"].any()), by_hamlet=tables.by_hamlet,
         households_classified=len(classified), households_excluded=len(checked.excluded), issues=len(checked.issues),
         errors=int((checked.issues["severity"] == tidy.ERROR).sum()), new_versions=pulled["new_versions"],
-        source_problems=len(problems),
+        source_problems=len(problems), corrections_applied=int(audit["applied"].sum()),
+        corrections_not_applied=int((~audit["applied"]).sum()), class_changes=changes,
     )

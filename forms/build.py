@@ -24,7 +24,7 @@ from pyxform.xls2xform import convert
 
 from rasoat.forms import EN, VI, Questionnaire, _from_definition, load_questionnaire
 from rasoat.forms.xpath import to_xpath
-from rasoat.settings import RuleSet, Settings
+from rasoat.settings import ConfigError, RuleSet, Settings
 
 PREVIOUS_LIST = "previous_households.csv"
 PREVIOUS_COLUMNS = ["name", "label", "hamlet", "status", "status_label"]
@@ -105,11 +105,16 @@ def _summary_rows(q: Questionnaire, ruleset: RuleSet) -> list[dict]:
 
     repeat = f"${{{q.member_repeat}}}"
     rows: list[dict] = []
-    for ind in ruleset.indicators:
-        if ind.kind == "household":
-            condition = to_xpath(ind.household, ruleset.parameters, household_ref, lambda n: boolean(n, household_ref))
-        else:
-            predicate = to_xpath(ind.member, ruleset.parameters, member_ref, lambda n: boolean(n, member_ref))
+    for position, ind in enumerate(ruleset.indicators):
+        key = "household" if ind.kind == "household" else "member"
+        try:
+            if ind.kind == "household":
+                condition = to_xpath(ind.household, ruleset.parameters, household_ref, lambda n: boolean(n, household_ref))
+            else:
+                predicate = to_xpath(ind.member, ruleset.parameters, member_ref, lambda n: boolean(n, member_ref))
+        except ValueError as exc:
+            raise ConfigError(f"{ruleset.source_file}: indicators[{position}] ({ind.id}).{key}: {exc}") from None
+        if ind.kind != "household":
             matching = f"count({repeat}[{predicate}])"
             condition = {"any_member": f"{matching} > 0", "no_member": f"{matching} = 0",
                          "share_of_members": f"{matching} > {ind.above} * count({repeat})"}[ind.kind]

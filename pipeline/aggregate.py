@@ -126,7 +126,7 @@ def build_indicator_tables(classified: pd.DataFrame, members: pd.DataFrame, excl
         }).assign(**{"Hướng": lambda d: d["Hướng"].map({"at_most": "không quá", "at_least": "ít nhất"})}),
         "Hộ chờ xử lý": excluded.rename(columns={"submission_id": "Mã phiếu", "household_id": "Mã hộ", "hamlet": "Ấp", "reason": "Lý do"}),
         "Kiểm tra dữ liệu": issues.rename(columns={
-            "submission_id": "Mã phiếu", "household_id": "Mã hộ", "hamlet": "Ấp", "enumerator": "Điều tra viên", "field": "Trường",
+            "submission_id": "Mã phiếu", "household_id": "Mã hộ", "hamlet": "Ấp", "enumerator": "Điều tra viên", "field": "Trường", "member": "Thành viên số",
             "value": "Giá trị", "rule": "Quy tắc", "severity": "Mức độ", "message": "Nội dung",
         }),
     }

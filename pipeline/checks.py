@@ -1,7 +1,32 @@
 """Checks on the tidy tables: which households can be classified, and why the others wait.
 
-Every problem is a row of the issues table (household, field, value, rule, severity). An error
-keeps the household out of classification until it is fixed; a warning is reported and kept.
+Every problem is a row of the issues table (household, field, member, value, rule, severity,
+message). An error keeps the household out of classification until it is fixed; a warning is
+reported and the household kept. Every household of the tidy table ends either in `households`
+(kept) or in `excluded` (quarantined) with a reason — never in both, never in neither.
+
+Rule codes (besides the tidy step's and the schema's, see `rasoat.pipeline.schemas`):
+
+=======================  ========  ===============================================================
+rule                     severity  meaning
+=======================  ========  ===============================================================
+required                 error     a required answer is missing where the form asks it
+no_members               error     consented (and the roster applies) but no member listed
+size_mismatch            warning   household_size differs from the members listed
+one_head                 warning   not exactly one member is the head
+age_relationship         warning   a parent not ≥ 12 years older than the head, a child not ≥ 12
+                                   years younger, a grandchild not ≥ 24 years younger
+floor_area_implausible   warning   under 2 m² or over 500 m² per person
+costs_exceed_income      warning   production costs larger than all income sources together
+outside_commune          warning   GPS point outside the commune's bounding box
+missing_gps              warning   consented household without a GPS point
+old_form_version         warning   submitted with another version of the form than the current one
+duplicate_household      warning   same household ID as a kept submission (this one is dropped)
+duplicate_head_id        warning   same head CCCD as a kept submission (dropped)
+duplicate_head_name      warning   same head name and hamlet (without accents/case) as a kept
+                                   submission, household IDs not contradicting (dropped)
+short_interview, rapid_succession, identical_answers: see `rasoat.pipeline.quality`
+=======================  ========  ===============================================================
 """
 
 from __future__ import annotations
@@ -12,9 +37,18 @@ from dataclasses import dataclass
 import pandas as pd
 
 from rasoat.forms import Questionnaire
-from rasoat.pipeline.tidy import ERROR, ISSUE_COLUMNS, WARNING, TidyTables, issue_rows
+from rasoat.pipeline import quality
+from rasoat.pipeline.schemas import MAX_AGE, household_schema, member_schema, validate_table
+from rasoat.pipeline.tidy import ERROR, ISSUE_COLUMNS, WARNING, TidyTables, as_text, concat_issues, fold, issue_rows
 
-MAX_AGE = 120
+__all__ = ["CheckedTables", "check_tables", "relevance_mask", "find_duplicates", "age_relationship_issues",
+           "MAX_AGE", "MIN_GENERATION_GAP", "FLOOR_AREA_PER_PERSON"]
+
+MIN_GENERATION_GAP = 12  # years between a parent and a child, at least
+FLOOR_AREA_PER_PERSON = (2.0, 500.0)  # m² per person outside this range is implausible
+# relationship code -> generation relative to the head (only codes whose gap is certain)
+_GENERATION = {"parent": 1, "child": -1, "grandchild": -2}
+HEAD = "head"
 
 
 @dataclass(frozen=True)
@@ -37,10 +71,16 @@ def relevance_mask(frame: pd.DataFrame, relevant: str, yes_no_fields: set[str]) 
     """
     if not relevant:
         return pd.Series(True, index=frame.index)
+    names = set(_REFERENCE.findall(relevant))
+    if not names <= set(frame.columns):  # refers to answers this table does not hold: treat as relevant
+        return pd.Series(True, index=frame.index)
+    frame = frame[sorted(names)]
     expression = _SINGLE_EQUALS.sub("==", _REFERENCE.sub(r"\1", relevant))
     for name in yes_no_fields:
         expression = re.sub(rf"\b{name}\s*==\s*'yes'", f"{name} == True", expression)
         expression = re.sub(rf"\b{name}\s*==\s*'no'", f"{name} == False", expression)
+        expression = re.sub(rf"\b{name}\s*!=\s*'yes'", f"{name} != True", expression)
+        expression = re.sub(rf"\b{name}\s*!=\s*'no'", f"{name} != False", expression)
     try:
         result = frame.eval(expression, engine="python")
         return pd.Series(result, index=frame.index).astype("boolean").fillna(False).astype(bool)
@@ -50,68 +90,241 @@ def relevance_mask(frame: pd.DataFrame, relevant: str, yes_no_fields: set[str]) 
 
 def _required_missing(frame: pd.DataFrame, fields, yes_no_fields: set[str]) -> list[pd.DataFrame]:
     out = []
+    masks: dict[str, pd.Series] = {}
     for f in fields:
-        if f.required and f.name in frame:
-            relevant = relevance_mask(frame, f.relevant, yes_no_fields)
-            out.append(issue_rows(frame, relevant & frame[f.name].isna(), f.name, "required", ERROR, "thiếu câu trả lời bắt buộc"))
+        column = f.name if f.type != "geopoint" else f"{f.name}_lat"
+        if f.required and column in frame:
+            if f.relevant not in masks:
+                masks[f.relevant] = relevance_mask(frame, f.relevant, yes_no_fields)
+            relevant = masks[f.relevant]
+            out.append(issue_rows(frame, relevant & frame[column].isna(), f.name, "required", ERROR, "thiếu câu trả lời bắt buộc"))
     return out
 
 
-def _duplicates(households: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
-    """The same household surveyed twice: keep approved before unreviewed, then the newest."""
-    ranked = households.assign(
-        _approved=(households["review_state"] == "approved").astype(int),
-        _when=pd.to_datetime(households["submitted_at"], errors="coerce", utc=True, format="mixed"),
-    ).sort_values(["household_id", "_approved", "_when"], ascending=[True, False, False])
-    has_id = ranked["household_id"].notna()
-    dropped = has_id & ranked.duplicated("household_id", keep="first")
-    issue = issue_rows(ranked, dropped, "household_id", "duplicate_household", WARNING,
-                   "hộ được khảo sát hai lần; giữ phiếu đã duyệt hoặc mới nhất")
-    return ranked.index[dropped.to_numpy()], issue
+def _repeat_relevance(questionnaire: Questionnaire) -> str:
+    """The relevance of the member repeat (and its enclosing groups) as the form states it."""
+    conditions: list[str] = []
+    for row in questionnaire.definition.get("survey", []):
+        kind = (row.get("type") or "").strip().split(" ")[0]
+        own = (row.get("relevant") or "").strip()
+        if kind in ("begin_group", "begin_repeat"):
+            conditions.append(own)
+            if kind == "begin_repeat" and row.get("name") == questionnaire.member_repeat:
+                return " and ".join(f"({c})" for c in conditions if c)
+        elif kind in ("end_group", "end_repeat") and conditions:
+            conditions.pop()
+    return ""
+
+
+# --- cross-field rules (pure; each returns issue rows) -------------------------------------
+
+
+def age_relationship_issues(members: pd.DataFrame) -> pd.DataFrame:
+    """Ages that contradict the relationship to the head (members carry the identity columns)."""
+    m = members[members["age"].notna() & members["relationship"].notna()]
+    heads = m[m["relationship"] == HEAD].drop_duplicates("submission_id").set_index("submission_id")["age"]
+    head_age = m["submission_id"].map(heads).astype("Int64")
+    generation = m["relationship"].map(_GENERATION)
+    gap = (m["age"] - head_age).astype("Float64")  # positive: older than the head
+    bad = generation.notna() & head_age.notna() & ((gap * generation.map(lambda g: 1 if g > 0 else -1)) <
+                                                   generation.abs() * MIN_GENERATION_GAP).fillna(False)
+    bad = bad.astype(bool)
+    shown = as_text(m["relationship"]) + " " + as_text(m["age"]) + " tuổi, chủ hộ " + as_text(head_age) + " tuổi"
+    return issue_rows(m, bad, "birth_year", "age_relationship", WARNING,
+                      "tuổi không khớp quan hệ với chủ hộ (bố mẹ, con, cháu)", value=shown)
+
+
+def find_duplicates(households: pd.DataFrame) -> tuple[pd.Index, pd.DataFrame]:
+    """The same household surveyed twice: (index labels of the dropped rows, issue rows).
+
+    Two submissions are the same household when they share the household ID, or the head's
+    CCCD, or the head's name (compared without accents and case) in the same hamlet — the last
+    only when their household IDs and CCCDs do not contradict (both given and different). The
+    links are followed transitively. In each group one submission is kept: approved before any
+    other review state, then the newest submission, then the smallest submission ID; each other
+    gets a warning naming the kept one.
+    """
+    hh = households
+    n = len(hh)
+    parent = list(range(n))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def union(i: int, j: int) -> None:
+        a, b = find(i), find(j)
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+
+    hid = [None if pd.isna(v) else str(v).strip().upper() or None for v in hh.get("household_id", pd.Series(None, index=hh.index))]
+    cccd = [None if pd.isna(v) else re.sub(r"\D", "", str(v)) or None for v in hh.get("head_id_number", pd.Series(None, index=hh.index))]
+    names = [fold(v) for v in hh.get("head_name", pd.Series(None, index=hh.index))]
+    hamlets = [None if pd.isna(v) else str(v) for v in hh.get("hamlet", pd.Series(None, index=hh.index))]
+
+    def groups(keys):
+        out: dict[str, list[int]] = {}
+        for i, k in enumerate(keys):
+            if k is not None:
+                out.setdefault(k, []).append(i)
+        return [g for g in out.values() if len(g) > 1]
+
+    for g in groups(hid):
+        for i in g[1:]:
+            union(g[0], i)
+    for g in groups(cccd):
+        for i in g[1:]:
+            union(g[0], i)
+    name_keys = [f"{nm}|{hm}" if nm and hm else None for nm, hm in zip(names, hamlets)]
+    for g in groups(name_keys):
+        for a_pos, i in enumerate(g):
+            for j in g[a_pos + 1:]:
+                if (hid[i] and hid[j] and hid[i] != hid[j]) or (cccd[i] and cccd[j] and cccd[i] != cccd[j]):
+                    continue
+                union(i, j)
+
+    roots = [find(i) for i in range(n)]
+    if n == 0 or len(set(roots)) == n:
+        return hh.index[:0], issue_rows(hh, pd.Series(False, index=hh.index), "household_id", "duplicate_household", WARNING, "")
+    approved = (hh["review_state"] == "approved").fillna(False).astype(bool).to_numpy() if "review_state" in hh else [False] * n
+    when = pd.to_datetime(hh["submitted_at"].astype(object), errors="coerce", utc=True, format="mixed") if "submitted_at" in hh else pd.Series(pd.NaT, index=hh.index)
+    stamp = [t.value if not pd.isna(t) else -(2**62) for t in when]
+    sids = [str(s) for s in hh["submission_id"]]
+    members: dict[int, list[int]] = {}
+    for i, r in enumerate(roots):
+        members.setdefault(r, []).append(i)
+    dropped: list[int] = []
+    rows = []
+    for group in members.values():
+        if len(group) < 2:
+            continue
+        ordered = sorted(group, key=lambda i: (not approved[i], -stamp[i], sids[i]))
+        kept = ordered[0]
+        for i in ordered[1:]:
+            dropped.append(i)
+            if hid[i] and hid[i] == hid[kept]:
+                rule, field, value, what = "duplicate_household", "household_id", hid[i], "cùng mã hộ"
+            elif cccd[i] and cccd[i] == cccd[kept]:
+                rule, field, value, what = "duplicate_head_id", "head_id_number", cccd[i], "cùng số CCCD chủ hộ"
+            elif name_keys[i] and name_keys[i] == name_keys[kept]:
+                rule, field, value, what = "duplicate_head_name", "head_name", hh["head_name"].iloc[i], "cùng tên chủ hộ và ấp"
+            else:
+                rule, field, value, what = "duplicate_household", "household_id", hid[i], "trùng qua phiếu khác"
+            kept_hid = hid[kept] or "không mã"
+            rows.append((i, field, value, rule, f"hộ được khảo sát hai lần ({what}); giữ phiếu {sids[kept]} (hộ {kept_hid}): "
+                                                 "phiếu đã duyệt trước, rồi phiếu mới nhất"))
+    issue_parts = []
+    for i, field, value, rule, message in rows:
+        mask = pd.Series(False, index=hh.index)
+        mask.iloc[i] = True
+        issue_parts.append(issue_rows(hh, mask, field, rule, WARNING, message,
+                                      value=pd.Series(value, index=hh.index, dtype=object)))
+    return hh.index[dropped], concat_issues(issue_parts)
+
+
+def _kept_submission(message: str) -> str:
+    m = re.search(r"giữ phiếu (\S+)", message)
+    return m.group(1) if m else ""
+
+
+# --- the step ------------------------------------------------------------------------------
 
 
 def check_tables(tidy: TidyTables, questionnaire: Questionnaire, bounding_box=None) -> CheckedTables:
-    hh, members = tidy.households, tidy.members
+    """Run every check; split the households into kept and excluded (with the reason)."""
+    all_hh, members = tidy.households, tidy.members
+    readable_all = all_hh["readable"].astype(bool) if "readable" in all_hh else pd.Series(True, index=all_hh.index)
+    hh = all_hh[readable_all]
     issues = [tidy.issues]
-    consented = hh["consent"].fillna(False).astype(bool)
     yes_no = {f.name for f in questionnaire.fields if f.choice_list == "yes_no"}
+    consented = hh["consent"].astype("boolean").fillna(False).astype(bool) if "consent" in hh else pd.Series(True, index=hh.index)
+    roster = consented & relevance_mask(hh, _repeat_relevance(questionnaire), yes_no)
+
+    # Declared schemas: types, ranges, choices, formats, lengths.
+    issues.append(validate_table(hh, household_schema(questionnaire), ISSUE_COLUMNS))
+    # Members carry their household's identity and the household answers their relevance refers to.
+    referenced = {name for f in questionnaire.member_fields for name in _REFERENCE.findall(f.relevant)}
+    carried = ["household_id", "hamlet", "enumerator", *sorted(c for c in referenced if c in hh and c not in members)]
+    m = members.merge(hh[["submission_id", *dict.fromkeys(carried)]], on="submission_id", how="inner")
+    issues.append(validate_table(m, member_schema(questionnaire), ISSUE_COLUMNS))
+
+    # Required answers, respecting relevance.
     issues += _required_missing(hh, questionnaire.household_fields, yes_no)
-    issues.append(issue_rows(hh, consented & (hh["members"] == 0), "members", "no_members", ERROR, "không có thành viên nào"))
-    issues.append(issue_rows(hh, consented & hh["members"].ne(hh["household_size"]).fillna(False) & (hh["members"] > 0),
-                         "household_size", "size_mismatch", WARNING, "số nhân khẩu khác số thành viên đã liệt kê"))
-    if bounding_box is not None:
-        lat, lon = hh["location_lat"], hh["location_lon"]
-        outside = lat.notna() & ~(lat.between(bounding_box.min_lat, bounding_box.max_lat) & lon.between(bounding_box.min_lon, bounding_box.max_lon))
-        issues.append(issue_rows(hh.assign(location=lat.astype(str) + " " + lon.astype(str)), outside.fillna(False),
-                             "location", "outside_commune", WARNING, "vị trí GPS nằm ngoài địa bàn xã"))
-
-    # Member-level checks report against the household.
-    m = members.merge(hh[["submission_id", "household_id", "hamlet", "enumerator", "consent"]], on="submission_id", how="left")
     issues += _required_missing(m, questionnaire.member_fields, yes_no)
-    issues.append(issue_rows(m, m["age"].notna() & ~m["age"].between(0, MAX_AGE).fillna(False), "birth_year", "impossible_age", ERROR,
-                         f"tuổi không hợp lý (ngoài 0–{MAX_AGE})"))
-    heads = m.assign(is_head=m["relationship"].eq("head").fillna(False)).groupby("submission_id")["is_head"].sum()
-    hh_heads = hh["submission_id"].map(heads).fillna(0)
-    issues.append(issue_rows(hh, consented & (hh["members"] > 0) & (hh_heads != 1), "relationship", "one_head", WARNING,
-                         "hộ phải có đúng một chủ hộ"))
 
-    dropped_index, dup_issue = _duplicates(hh)
+    # Cross-field rules.
+    n_members = hh["members"].astype("Int64")
+    issues.append(issue_rows(hh, roster & (n_members == 0).fillna(True), "members", "no_members", ERROR, "không có thành viên nào"))
+    if "household_size" in hh:
+        issues.append(issue_rows(hh, roster & n_members.ne(hh["household_size"]).fillna(False) & (n_members > 0).fillna(False),
+                                 "household_size", "size_mismatch", WARNING, "số nhân khẩu khác số thành viên đã liệt kê"))
+    if "relationship" in m:
+        heads = m.assign(is_head=m["relationship"].eq(HEAD).fillna(False)).groupby("submission_id")["is_head"].sum()
+        hh_heads = hh["submission_id"].map(heads).fillna(0)
+        issues.append(issue_rows(hh, roster & (n_members > 0).fillna(False) & (hh_heads != 1), "relationship", "one_head", WARNING,
+                                 "hộ phải có đúng một chủ hộ", value=as_text(hh_heads.astype(int)) + " chủ hộ"))
+        issues.append(age_relationship_issues(m))
+    if "floor_area" in hh:
+        per_person = (hh["floor_area"].astype("Float64") / n_members.where(n_members > 0).astype("Float64"))
+        lo, hi = FLOOR_AREA_PER_PERSON
+        implausible = roster & ((per_person < lo) | (per_person > hi)).fillna(False).astype(bool)
+        issues.append(issue_rows(hh, implausible, "floor_area", "floor_area_implausible", WARNING,
+                                 f"diện tích nhà không hợp lý so với số người (ngoài {lo:g}–{hi:g} m²/người)",
+                                 value=as_text(hh["floor_area"]) + " m², " + as_text(n_members) + " người"))
+    if "production_costs" in hh and "income_sources_year" in hh:
+        costly = (hh["production_costs"].astype("Float64") > hh["income_sources_year"].astype("Float64")).fillna(False).astype(bool)
+        issues.append(issue_rows(hh, roster & costly, "production_costs", "costs_exceed_income", WARNING,
+                                 "chi phí sản xuất lớn hơn tổng thu nhập"))
+    gps = [f.name for f in questionnaire.household_fields if f.type == "geopoint"]
+    for name in gps:
+        lat, lon = hh[f"{name}_lat"], hh[f"{name}_lon"]
+        point = as_text(lat) + " " + as_text(lon)
+        issues.append(issue_rows(hh, consented & lat.isna().to_numpy() & lon.isna().to_numpy(), name, "missing_gps", WARNING, "thiếu tọa độ GPS"))
+        if bounding_box is not None:
+            inside = lat.between(bounding_box.min_lat, bounding_box.max_lat) & lon.between(bounding_box.min_lon, bounding_box.max_lon)
+            outside = (lat.notna() & lon.notna() & ~inside.fillna(False)).fillna(False).astype(bool)
+            issues.append(issue_rows(hh, outside, name, "outside_commune", WARNING, "vị trí GPS nằm ngoài địa bàn xã", value=point))
+    if "form_version" in hh:
+        other = hh["form_version"].notna() & (hh["form_version"].astype(str) != str(questionnaire.version))
+        issues.append(issue_rows(hh, other.to_numpy(), "form_version", "old_form_version", WARNING,
+                                 f"phiếu theo phiên bản biểu mẫu khác (hiện hành: {questionnaire.version}); kiểm tra các câu mới"))
+
+    # Signals for supervisors (per enumerator).
+    issues.append(quality.quality_signals(hh, members, questionnaire))
+
+    dropped_index, dup_issue = find_duplicates(hh)
     issues.append(dup_issue)
-    all_issues = pd.concat([i for i in issues if len(i)], ignore_index=True).reindex(columns=ISSUE_COLUMNS) if any(len(i) for i in issues) else pd.DataFrame(columns=ISSUE_COLUMNS)
+    all_issues = concat_issues(issues)
 
-    reasons = pd.Series(pd.NA, index=hh.index, dtype=object)
-    reasons[~consented] = "hộ không đồng ý phỏng vấn"
+    # Why a household waits (first matching reason wins).
+    reasons = pd.Series(pd.NA, index=all_hh.index, dtype=object)
+    refused = all_hh.index.isin(hh.index[(hh["consent"] == False).fillna(False).to_numpy()]) if "consent" in hh else False  # noqa: E712
     errors = all_issues[all_issues["severity"] == ERROR]
-    error_text = errors.groupby("submission_id").apply(
-        lambda g: "lỗi dữ liệu: " + "; ".join(sorted(set(g["field"] + " (" + g["message"] + ")"))), include_groups=False
-    ) if len(errors) else pd.Series(dtype=object)
-    has_error = hh["submission_id"].isin(error_text.index) & consented
-    reasons[has_error] = hh.loc[has_error, "submission_id"].map(error_text)
-    reasons[dropped_index] = "trùng hộ (phiếu khác của cùng mã hộ được giữ)"
+    if len(errors):
+        where = pd.Series(["" if pd.isna(p) else f" (thành viên {int(p)})" for p in errors["member"].tolist()], index=errors.index)
+        labels = as_text(errors["field"]) + where + ": " + as_text(errors["message"])
+        error_text = labels.groupby(errors["submission_id"].astype(str)).agg(lambda s: "lỗi dữ liệu: " + "; ".join(sorted(set(s))))
+    else:
+        error_text = pd.Series(dtype=object)
+    sids = all_hh["submission_id"].astype(str)
+    has_error = sids.isin(error_text.index) & ~pd.Series(refused, index=all_hh.index)
+    reasons[has_error] = sids[has_error].map(error_text)
+    reasons[pd.Series(refused, index=all_hh.index)] = "hộ không đồng ý phỏng vấn"
+    if "screened_out" in all_hh:  # the quick screen ended the interview: not reviewed, not an error
+        screened = (all_hh["screened_out"] == "yes").fillna(False).astype(bool) & reasons.isna()
+        why = all_hh["screen_reason"].map(lambda r: str(r).strip(" ;") if isinstance(r, str) else "") if "screen_reason" in all_hh else ""
+        reasons[screened] = ("không thuộc diện rà soát (sàng lọc nhanh: " + why + ")")[screened]
+    if len(dup_issue):
+        kept_by = dict(zip(dup_issue["submission_id"].astype(str), dup_issue["message"].map(_kept_submission)))
+        dup_mask = all_hh.index.isin(dropped_index)
+        reasons[dup_mask] = sids[dup_mask].map(lambda s: f"trùng hộ (giữ phiếu {kept_by.get(s, '')})")
+    reasons[~readable_all] = "không đọc được bản ghi"
 
     excluded_mask = reasons.notna()
-    excluded = hh.loc[excluded_mask, ["submission_id", "household_id", "hamlet"]].assign(reason=reasons[excluded_mask])
-    keep = hh.loc[~excluded_mask]
+    excluded = all_hh.loc[excluded_mask, ["submission_id", "household_id", "hamlet"]].assign(reason=reasons[excluded_mask].astype(object))
+    keep = all_hh.loc[~excluded_mask]
     return CheckedTables(
         households=keep.reset_index(drop=True),
         members=members[members["submission_id"].isin(keep["submission_id"])].reset_index(drop=True),

@@ -11,6 +11,8 @@ Two halves:
           commune/                       every list as .xlsx + .csv, bang-chi-so.xlsx,
                                          every indicator table as .csv
           hamlets/<hamlet code>/         every list restricted to the hamlet, .xlsx + .csv
+          <extra files>                  bytes given in `files` (relative path -> bytes), e.g. the
+                                         quality report and the machine-readable households.csv
           manifest.json                  the run's facts + every file with its sha256
         current -> <publication_id>      symlink, replaced atomically
         CURRENT                          the id as text, for systems without symlinks
@@ -659,7 +661,7 @@ def _hamlets_of(classified: pd.DataFrame, hamlets: Mapping[str, str] | None) -> 
 
 def _write_all(root: Path, classified: pd.DataFrame, tables: Mapping[str, pd.DataFrame],
                heading: PublicationHeading, manifest: Mapping[str, Any], publication_id: str,
-               hamlets: Mapping[str, str] | None) -> None:
+               hamlets: Mapping[str, str] | None, extra: Mapping[str, bytes] | None = None) -> None:
     commune = root / "commune"
     commune.mkdir()
     lists = all_lists(classified)
@@ -689,6 +691,13 @@ def _write_all(root: Path, classified: pd.DataFrame, tables: Mapping[str, pd.Dat
         for name, table in hamlet_lists.items():
             _write_list(folder, name, table, heading, _place(heading, hamlet_name))
 
+    for relative, data in sorted((extra or {}).items()):
+        target = root / relative
+        if target.exists():
+            raise ValueError(f"extra file {relative!r} would replace a file of the publication")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _fsync_write(target, data)
+
     files = []
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         data = path.read_bytes()
@@ -709,6 +718,13 @@ def _write_all(root: Path, classified: pd.DataFrame, tables: Mapping[str, pd.Dat
     for folder in sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True):
         _fsync_dir(folder)
     _fsync_dir(root)
+
+
+def _extra_path(name: str) -> str:
+    parts = str(name).replace("\\", "/").split("/")
+    if not parts or any(not _SAFE_NAME.match(p) for p in parts) or parts[-1] == "manifest.json":
+        raise ValueError(f"extra file name {name!r} is not a plain relative path")
+    return "/".join(parts)
 
 
 def _json_default(value: Any) -> Any:
@@ -764,6 +780,7 @@ def publish(
     publication_id: str | None = None,
     *,
     hamlets: Mapping[str, str] | None = None,
+    files: Mapping[str, bytes] | None = None,
 ) -> Path:
     """Write the publication atomically and make it current; return its folder.
 
@@ -774,6 +791,10 @@ def publish(
 
     `hamlets` (code -> name) adds hamlets with no reviewed households, so each still gets its
     folder of header-only lists; by default the hamlets are those in `classified`.
+
+    `files` (relative path such as ``commune/households.csv`` -> bytes) adds files the caller
+    rendered; they are written inside the same atomic folder and listed in the manifest. Their
+    content is the caller's: render CSV with `csv_bytes` and workbooks with text neutralised.
     """
     publications_dir = Path(publications_dir)
     publication_id = publication_id or _default_id(heading)
@@ -785,11 +806,12 @@ def publish(
         raise FileExistsError(f"publication {publication_id!r} already exists at {final}")
     # Validate before creating anything.
     _check_columns(classified)
+    extra = {_extra_path(name): bytes(data) for name, data in (files or {}).items()}
 
     incoming = publications_dir / f".incoming-{publication_id}-{secrets.token_hex(6)}"
     incoming.mkdir()
     try:
-        _write_all(incoming, classified, tables, heading, manifest, publication_id, hamlets)
+        _write_all(incoming, classified, tables, heading, manifest, publication_id, hamlets, extra)
         if final.exists() or final.is_symlink():  # someone else published this id meanwhile
             raise FileExistsError(f"publication {publication_id!r} already exists at {final}")
         os.rename(incoming, final)

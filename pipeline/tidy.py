@@ -2,12 +2,24 @@
 
 Works on both payload formats Central hands out (OData JSON and the CSV export), guided by the
 questionnaire so that a field's name, group path and type come from one place. Anything that
-cannot be read becomes a row of the issues table instead of an exception.
+cannot be read becomes a row of the issues table instead of an exception; a submission whose
+payload cannot be read at all still gets a household row (`readable` = False) so that the
+checks quarantine it with a reason and no submission is ever lost (in = kept + quarantined).
+
+Normalisation: text is NFC with control characters removed (reported) and single spaces;
+names are capitalised word by word; choice codes are matched ignoring case, spaces and dashes
+(``a01`` → ``A01``, ``Yes`` → ``yes``); answers the form types with the ``numbers`` appearance
+(CCCD, phone) lose spaces, dots and dashes, and a phone written ``+84…``/``84…`` gets its
+leading ``0`` back when the form's pattern starts with ``0``.
+
+Issue rows name a member by its `member` position (1-based, as listed on the phone) so an
+officer can address it in a correction as ``member[<position>].<field>``.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -16,30 +28,42 @@ from typing import Any, Iterable
 import pandas as pd
 
 from rasoat.forms import Field, Questionnaire
+from rasoat.pipeline.schemas import field_rules
 from rasoat.pipeline.sources import CENTRAL_CSV, CENTRAL_ODATA
 
 ISSUE_COLUMNS = [
-    "submission_id", "household_id", "hamlet", "enumerator", "field", "value", "rule", "severity", "message",
+    "submission_id", "household_id", "hamlet", "enumerator", "field", "member", "value", "rule", "severity", "message",
 ]
 ERROR, WARNING = "error", "warning"
 NAME_FIELDS = ("head_name", "member_name")
 INCOME_COST_FIELD = "production_costs"
 MAX_TEXT = 500  # longer text is cut and reported: no field of the form needs more
+MAX_NUMBER = 1e15  # larger amounts are typing accidents (and would overflow the integer columns)
+META_COLUMNS = ["submission_id", "instance_id", "form_version", "submitted_at", "review_state"]
 
 _SPACES = re.compile(r"\s+")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_NUMBER_SEPARATORS = re.compile(r"[\s.\-()]")
+_CHOICE_KEY = re.compile(r"[\s\-_.]")
+_SCALARS = (str, int, float, bool)
 
 
 @dataclass(frozen=True)
 class TidyTables:
-    households: pd.DataFrame  # one row per submission (its current version)
-    members: pd.DataFrame  # one row per member, `submission_id` links to households
+    households: pd.DataFrame  # one row per submission (its current version); `readable` False = payload unreadable
+    members: pd.DataFrame  # one row per member, `submission_id` links to households, `position` 1-based
     issues: pd.DataFrame  # ISSUE_COLUMNS
+
+
+def _missing(value: Any) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, float) and math.isnan(value)
 
 
 def clean_text(value: Any) -> str | None:
     """NFC, no control characters, single spaces; None for empty."""
-    if value is None or (isinstance(value, float) and pd.isna(value)):
+    if _missing(value):
         return None
     text = unicodedata.normalize("NFC", str(value))
     text = _SPACES.sub(" ", _CONTROL.sub("", text)).strip()
@@ -52,8 +76,47 @@ def clean_name(value: Any) -> str | None:
     return " ".join(w[:1].upper() + w[1:].lower() for w in text.split(" ")) if text else None
 
 
+def fold(value: Any) -> str | None:
+    """Text compared without accents or case: NFD, combining marks dropped, đ → d, casefolded."""
+    text = clean_text(value)
+    if text is None:
+        return None
+    text = text.replace("đ", "d").replace("Đ", "D")
+    text = "".join(ch for ch in unicodedata.normalize("NFD", text) if not unicodedata.combining(ch))
+    return text.casefold()
+
+
+def clean_digits(value: Any, leading_zero: bool = False) -> str | None:
+    """A number typed as text (CCCD, phone): separators removed; +84/84 → 0 when `leading_zero`."""
+    text = clean_text(value)
+    if text is None:
+        return None
+    digits = _NUMBER_SEPARATORS.sub("", text)
+    if leading_zero:
+        if digits.startswith("+84"):
+            digits = "0" + digits[3:]
+        elif digits.startswith("0084"):
+            digits = "0" + digits[4:]
+        elif digits.startswith("84") and len(digits) == 11:
+            digits = "0" + digits[2:]
+    return digits or None
+
+
 def income_source_fields(questionnaire: Questionnaire) -> list[str]:
-    return [f.name for f in questionnaire.household_fields if f.groups[:1] == ("income",) and f.name != INCOME_COST_FIELD]
+    return [f.name for f in questionnaire.household_fields
+            if f.groups[:1] == ("income",) and f.name != INCOME_COST_FIELD and f.type in ("integer", "decimal")]
+
+
+def as_text(series: pd.Series) -> pd.Series:
+    """Each value as text, "" for missing (pandas' astype(str) keeps NaN in its string dtype)."""
+    return series.astype(object).map(lambda v: "" if _missing(v) else str(v)).astype(object)
+
+
+def issue_value(value: Any) -> str | None:
+    """A value as shown in an issue row: at most 100 characters, control characters visible as �."""
+    if _missing(value):
+        return None
+    return _CONTROL.sub("\ufffd", str(value))[:100]
 
 
 # --- reading one payload -------------------------------------------------------------------
@@ -69,9 +132,13 @@ def _dig(obj: Any, path: Iterable[str]) -> Any:
 
 def _odata_value(record: dict, f: Field) -> Any:
     value = _dig(record, (*f.groups, f.name))
-    if f.type == "geopoint" and isinstance(value, dict):
-        coords = value.get("coordinates") or []
-        return (coords[1], coords[0]) if len(coords) >= 2 else None
+    if f.type == "geopoint":
+        if isinstance(value, dict):
+            coords = value.get("coordinates")
+            return (coords[1], coords[0]) if isinstance(coords, list) and len(coords) >= 2 else value
+        if isinstance(value, str):  # "lat lon alt acc", as the XML has it
+            parts = value.split()
+            return (parts[0], parts[1]) if len(parts) >= 2 else value
     return value
 
 
@@ -84,33 +151,109 @@ def _csv_value(row: dict, f: Field) -> Any:
     return None if value == "" else value
 
 
-def read_payload(payload_format: str, payload: str, questionnaire: Questionnaire) -> tuple[dict, list[dict]]:
-    """(household answers, member answers) by field name, values as they came."""
+def _sections(fields: Iterable[Field]) -> dict[str, list[Field]]:
+    out: dict[str, list[Field]] = {}
+    for f in fields:
+        if f.groups:
+            out.setdefault(f.groups[0], []).append(f)
+    return out
+
+
+def _problem(field: str, value: Any, rule: str, severity: str, message: str, member: int | None = None) -> dict:
+    return {"field": field, "member": member, "value": issue_value(value), "rule": rule, "severity": severity, "message": message}
+
+
+def read_payload(payload_format: str, payload: Any, questionnaire: Questionnaire) -> tuple[dict, list[dict], list[dict]]:
+    """(household answers, member answers, problems) by field name, values as they came.
+
+    Members are dicts with their `position` in the submitted list. Problems (dicts with field,
+    member, value, rule, severity, message) report what was not where the form puts it: missing
+    sections, a member list that is not a list, members that are not records, answers that are
+    records or lists instead of single values. Raises ValueError/TypeError when the payload as a
+    whole cannot be read.
+    """
     data = json.loads(payload)
+    if not isinstance(data, dict):
+        raise TypeError("the payload is not a record")
+    problems: list[dict] = []
+    repeat = questionnaire.member_repeat
     if payload_format == CENTRAL_ODATA:
-        get, root, rows = _odata_value, data, data.get(questionnaire.member_repeat) or []
+        get, root = _odata_value, data
+        rows = data.get(repeat)
+        repeat_present = repeat in data
+        present = lambda group: group in data  # noqa: E731
     elif payload_format == CENTRAL_CSV:
-        get, root, rows = _csv_value, data.get("row") or {}, (data.get("repeats") or {}).get(questionnaire.member_repeat) or []
+        get, root = _csv_value, data.get("row")
+        if not isinstance(root, dict):
+            raise TypeError("the CSV row is not a record")
+        repeats = data.get("repeats")
+        rows = repeats.get(repeat) if isinstance(repeats, dict) else None
+        repeat_present = isinstance(repeats, dict) and repeat in repeats
+        present = lambda group: any(k == group or str(k).startswith(group + "-") for k in root)  # noqa: E731
     else:
         raise ValueError(f"unknown payload format {payload_format!r}")
-    household = {f.name: get(root, f) for f in questionnaire.household_fields}
-    members = [{f.name: get(row, f) for f in questionnaire.member_fields} for row in rows if isinstance(row, dict)]
-    return household, members
+
+    for group in _sections(questionnaire.household_fields):
+        if not present(group):
+            problems.append(_problem(group, None, "missing_section", WARNING, f"thiếu cả phần '{group}' trong bản ghi"))
+    if not repeat_present:
+        problems.append(_problem(repeat, None, "missing_section", WARNING, f"thiếu danh sách '{repeat}' trong bản ghi"))
+    if rows is None:
+        rows = []
+    elif not isinstance(rows, list):
+        problems.append(_problem(repeat, rows, "bad_member_list", ERROR, "danh sách thành viên không đúng dạng"))
+        rows = []
+
+    household = {f.name: _scalar(get(root, f), f, problems, None) for f in questionnaire.household_fields}
+    members = []
+    for position, row in enumerate(rows, start=1):
+        if not isinstance(row, dict):
+            problems.append(_problem(repeat, row, "bad_member_row", ERROR, "thành viên không đúng dạng bản ghi", position))
+            continue
+        member = {f.name: _scalar(get(row, f), f, problems, position) for f in questionnaire.member_fields}
+        member["position"] = position
+        members.append(member)
+    return household, members, problems
+
+
+def _scalar(value: Any, f: Field, problems: list[dict], position: int | None) -> Any:
+    """A single answer, or None with a `wrong_shape` problem for records, lists and the like."""
+    if value is None:
+        return None
+    if f.type == "geopoint":
+        if isinstance(value, tuple) and len(value) == 2 and all(v is None or isinstance(v, _SCALARS) for v in value):
+            return value
+    elif isinstance(value, _SCALARS):
+        return value
+    problems.append(_problem(f.name, value if isinstance(value, (str, int, float)) else type(value).__name__, "wrong_shape",
+                             ERROR, "câu trả lời không đúng dạng (không phải một giá trị)", position))
+    return None
 
 
 # --- typing columns ------------------------------------------------------------------------
 
 
-def issue_rows(frame: pd.DataFrame, mask: pd.Series, field: str, rule: str, severity: str, message: str) -> pd.DataFrame:
-    bad = frame.loc[mask]
+def issue_rows(frame: pd.DataFrame, mask: pd.Series, field: str, rule: str, severity: str, message: str,
+               value: pd.Series | None = None) -> pd.DataFrame:
+    mask = mask.to_numpy() if isinstance(mask, pd.Series) else mask
+    if not mask.any():
+        return pd.DataFrame(columns=ISSUE_COLUMNS)
+    needed = [c for c in dict.fromkeys(("submission_id", "household_id", "hamlet", "enumerator", "position", field)) if c in frame]
+    bad = frame.loc[mask, needed]
+    none = pd.Series(None, index=bad.index, dtype=object)
+    if value is not None:
+        shown = value.loc[bad.index].map(issue_value)
+    else:
+        shown = bad[field].map(issue_value) if field in bad else none
     return pd.DataFrame(
         {
-            "submission_id": bad["submission_id"].astype(str),
-            "household_id": bad.get("household_id", pd.Series(index=bad.index, dtype=object)),
-            "hamlet": bad.get("hamlet", pd.Series(index=bad.index, dtype=object)),
-            "enumerator": bad.get("enumerator", pd.Series(index=bad.index, dtype=object)),
+            "submission_id": bad["submission_id"].astype(object),
+            "household_id": bad["household_id"].astype(object) if "household_id" in bad else none,
+            "hamlet": bad["hamlet"].astype(object) if "hamlet" in bad else none,
+            "enumerator": bad["enumerator"].astype(object) if "enumerator" in bad else none,
             "field": field,
-            "value": bad[field].map(lambda v: None if v is None else str(v)[:100]) if field in bad else None,
+            "member": bad["position"].astype("Int64") if "position" in bad else pd.Series(pd.NA, index=bad.index, dtype="Int64"),
+            "value": shown.astype(object),
             "rule": rule,
             "severity": severity,
             "message": message,
@@ -119,50 +262,117 @@ def issue_rows(frame: pd.DataFrame, mask: pd.Series, field: str, rule: str, seve
     )
 
 
+def _number(value: Any) -> tuple[float | None, str | None]:
+    """(number, problem) where problem is None, 'not_a_number' or 'number_too_large'."""
+    if _missing(value):
+        return None, None
+    if isinstance(value, bool):
+        return None, "not_a_number"
+    if isinstance(value, (int, float)):
+        try:
+            x = float(value)
+        except OverflowError:
+            return None, "number_too_large"
+    elif isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None, None
+        try:
+            x = float(text)
+        except (ValueError, OverflowError):
+            return None, "not_a_number"
+    else:
+        return None, "not_a_number"
+    if math.isnan(x):
+        return None, "not_a_number"
+    if math.isinf(x) or abs(x) > MAX_NUMBER:
+        return None, "number_too_large"
+    return x, None
+
+
+def _choice_matcher(allowed: Iterable[str]):
+    allowed = tuple(allowed)
+    exact = set(allowed)
+    keyed: dict[str, str | None] = {}
+    for code in allowed:
+        key = _CHOICE_KEY.sub("", code.casefold())
+        keyed[key] = None if key in keyed and keyed[key] != code else code  # ambiguous keys match nothing
+
+    def match(text: str) -> str | None:
+        if text in exact:
+            return text
+        return keyed.get(_CHOICE_KEY.sub("", text.casefold()))
+
+    return match
+
+
 def _type_columns(frame: pd.DataFrame, fields: Iterable[Field], questionnaire: Questionnaire) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
     """Convert each answer column to its type; unreadable values become NA plus an issue row."""
     out = frame.copy()
     issues: list[pd.DataFrame] = []
+    rules = field_rules(questionnaire)
     for f in fields:
-        raw = frame[f.name]
-        present = raw.notna() & (raw.astype(str) != "")
+        raw = frame[f.name].astype(object)
         if f.type in ("integer", "decimal"):
-            numbers = pd.to_numeric(raw, errors="coerce")
-            issues.append(issue_rows(frame, present & numbers.isna(), f.name, "not_a_number", ERROR, "không phải là số"))
-            out[f.name] = numbers.round().astype("Int64") if f.type == "integer" else numbers.astype("Float64")
+            parsed = [_number(v) for v in raw.tolist()]
+            numbers = pd.Series([p[0] for p in parsed], index=frame.index, dtype="Float64")
+            problem = pd.Series([p[1] for p in parsed], index=frame.index, dtype=object)
+            issues.append(issue_rows(frame, problem.eq("not_a_number").to_numpy(), f.name, "not_a_number", ERROR, "không phải là số"))
+            issues.append(issue_rows(frame, problem.eq("number_too_large").to_numpy(), f.name, "number_too_large", ERROR,
+                                     "số quá lớn, không hợp lý"))
+            if f.type == "integer":
+                fraction = (numbers.notna() & (numbers.round() != numbers)).fillna(False).astype(bool)
+                issues.append(issue_rows(frame, fraction.to_numpy(), f.name, "not_an_integer", WARNING, "không phải số nguyên; đã làm tròn"))
+                out[f.name] = numbers.round().astype("Int64")
+            else:
+                out[f.name] = numbers
         elif f.type == "select_one":
             text = raw.map(clean_text)
-            allowed = set(questionnaire.choices.get(f.choice_list, ()))
-            unknown = text.notna() & ~text.isin(allowed)
-            issues.append(issue_rows(frame, unknown, f.name, "unknown_choice", ERROR, "mã lựa chọn không có trong phiếu"))
-            text = text.where(~unknown, None)
-            out[f.name] = text.map({"yes": True, "no": False}).astype("boolean") if f.choice_list == "yes_no" else text
+            match = _choice_matcher(questionnaire.choices.get(f.choice_list, ()))
+            coded = text.map(lambda v: match(v) if isinstance(v, str) else None)
+            unknown = (text.notna() & coded.isna()).to_numpy()
+            issues.append(issue_rows(frame, unknown, f.name, "unknown_choice", ERROR, "mã lựa chọn không có trong phiếu", value=text))
+            out[f.name] = coded.map({"yes": True, "no": False}).astype("boolean") if f.choice_list == "yes_no" else coded.astype(object)
         elif f.type == "select_multiple":
             text = raw.map(clean_text)
             allowed = questionnaire.choices.get(f.choice_list, ())
-            chosen = text.map(lambda v: set(v.split(" ")) if isinstance(v, str) else set())
-            unknown = chosen.map(lambda s: bool(s - set(allowed)))
-            issues.append(issue_rows(frame, unknown, f.name, "unknown_choice", ERROR, "mã lựa chọn không có trong phiếu"))
-            out[f.name] = text
+            match = _choice_matcher(allowed)
+            matched = text.map(lambda v: [match(c) for c in v.split(" ")] if isinstance(v, str) else [])
+            unknown = matched.map(lambda codes: any(c is None for c in codes)).to_numpy()
+            issues.append(issue_rows(frame, unknown, f.name, "unknown_choice", ERROR, "mã lựa chọn không có trong phiếu", value=text))
+            chosen = matched.map(lambda codes: {c for c in codes if c is not None})
+            out[f.name] = chosen.map(lambda s: " ".join(c for c in allowed if c in s) or None).astype(object)
             for code in allowed:
                 out[f"{f.name}__{code}"] = chosen.map(lambda s, c=code: c in s).astype("boolean").where(text.notna(), pd.NA)
         elif f.type == "date":
-            dates = pd.to_datetime(raw, errors="coerce", format="mixed")
-            issues.append(issue_rows(frame, present & dates.isna(), f.name, "not_a_date", ERROR, "không phải là ngày"))
-            out[f.name] = dates.dt.date
+            as_text = raw.map(lambda v: v if isinstance(v, str) else None)
+            dates = pd.to_datetime(as_text, errors="coerce", format="mixed")
+            present = raw.map(lambda v: not _missing(v) and str(v).strip() != "")
+            issues.append(issue_rows(frame, (present & dates.isna()).to_numpy(), f.name, "not_a_date", ERROR, "không phải là ngày"))
+            out[f.name] = dates.dt.date.astype(object).where(dates.notna(), None)
         elif f.type == "geopoint":
-            lat = pd.to_numeric(raw.map(lambda p: p[0] if isinstance(p, (tuple, list)) else None), errors="coerce")
-            lon = pd.to_numeric(raw.map(lambda p: p[1] if isinstance(p, (tuple, list)) else None), errors="coerce")
+            lat = pd.Series([_number(p[0])[0] if isinstance(p, tuple) else None for p in raw.tolist()], index=frame.index, dtype="Float64")
+            lon = pd.Series([_number(p[1])[0] if isinstance(p, tuple) else None for p in raw.tolist()], index=frame.index, dtype="Float64")
+            unreadable = raw.map(lambda p: not _missing(p)).to_numpy() & (lat.isna() | lon.isna()).to_numpy()
+            issues.append(issue_rows(frame, unreadable, f.name, "bad_gps", WARNING, "không đọc được tọa độ GPS"))
             out = out.drop(columns=[f.name])
-            out[f"{f.name}_lat"], out[f"{f.name}_lon"] = lat.astype("Float64"), lon.astype("Float64")
-        elif f.type in ("text",):
-            cleaner = clean_name if f.name in NAME_FIELDS else clean_text
-            text = raw.map(cleaner)
-            too_long = text.str.len().gt(MAX_TEXT).fillna(False).astype(bool)
+            out[f"{f.name}_lat"], out[f"{f.name}_lon"] = lat, lon
+        elif f.type == "text":
+            rule = rules.get(f.name)
+            if f.name in NAME_FIELDS:
+                text = raw.map(clean_name)
+            elif rule is not None and rule.numbers:
+                zero = bool(rule.pattern and rule.pattern.lstrip("^").startswith("0"))
+                text = raw.map(lambda v: clean_digits(v, zero))
+            else:
+                text = raw.map(clean_text)
+            control = raw.map(lambda v: isinstance(v, str) and bool(_CONTROL.search(v))).to_numpy()
+            issues.append(issue_rows(frame, control, f.name, "control_characters", WARNING, "có ký tự điều khiển; đã bỏ"))
+            too_long = text.map(lambda v: isinstance(v, str) and len(v) > MAX_TEXT).to_numpy()
             issues.append(issue_rows(frame, too_long, f.name, "too_long", WARNING, f"dài quá {MAX_TEXT} ký tự, đã cắt"))
-            out[f.name] = text.str.slice(0, MAX_TEXT)
-        else:  # start, end, deviceid and other metadata: keep the text
-            out[f.name] = raw.map(clean_text)
+            out[f.name] = text.map(lambda v: v[:MAX_TEXT] if isinstance(v, str) else None).astype(object)
+        else:  # start, end, deviceid, calculate and other metadata: keep the text
+            out[f.name] = raw.map(lambda v: (clean_text(v) or "")[:MAX_TEXT] or None).astype(object)
     return out, issues
 
 
@@ -173,26 +383,32 @@ def tidy_submissions(current: pd.DataFrame, questionnaire: Questionnaire) -> Tid
     """Turn the current version of each submission into typed household and member tables."""
     household_rows: list[dict] = []
     member_rows: list[dict] = []
-    issues: list[pd.DataFrame] = []
-    unreadable: list[dict] = []
-    for rec in current[["submission_id", "instance_id", "form_version", "submitted_at", "review_state", "payload_format", "payload"]].itertuples(index=False):
+    problem_rows: list[dict] = []
+    for rec in current[[*META_COLUMNS, "payload_format", "payload"]].itertuples(index=False):
+        meta = {"submission_id": rec.submission_id, "instance_id": rec.instance_id, "form_version": rec.form_version,
+                "submitted_at": rec.submitted_at, "review_state": rec.review_state or "received"}
         try:
-            household, members = read_payload(rec.payload_format, rec.payload, questionnaire)
-        except (ValueError, TypeError, AttributeError) as exc:
-            unreadable.append({"submission_id": rec.submission_id, "field": "payload", "value": None, "rule": "unreadable",
-                               "severity": ERROR, "message": f"không đọc được bản ghi: {type(exc).__name__}"})
+            household, members, problems = read_payload(rec.payload_format, rec.payload, questionnaire)
+        except (ValueError, TypeError, AttributeError, RecursionError) as exc:
+            household_rows.append({**meta, "readable": False})
+            problem_rows.append({"submission_id": rec.submission_id, **_problem("payload", None, "unreadable", ERROR,
+                                                                                f"không đọc được bản ghi: {type(exc).__name__}")})
             continue
-        household.update(submission_id=rec.submission_id, instance_id=rec.instance_id, form_version=rec.form_version,
-                         submitted_at=rec.submitted_at, review_state=rec.review_state or "received")
+        household.update(meta, readable=True)
         household_rows.append(household)
-        for position, member in enumerate(members, start=1):
-            member.update(submission_id=rec.submission_id, position=position)
+        for member in members:
+            member["submission_id"] = rec.submission_id
             member_rows.append(member)
+        for p in problems:
+            problem_rows.append({"submission_id": rec.submission_id, **p})
 
     household_columns = [f.name for f in questionnaire.household_fields]
     member_columns = [f.name for f in questionnaire.member_fields]
-    households = pd.DataFrame(household_rows, columns=[*household_columns, "submission_id", "instance_id", "form_version", "submitted_at", "review_state"])
-    members = pd.DataFrame(member_rows, columns=[*member_columns, "submission_id", "position"])
+    households = pd.DataFrame(household_rows, columns=[*household_columns, *META_COLUMNS, "readable"]).astype(
+        {c: object for c in household_columns})
+    households["readable"] = households["readable"].astype(bool)
+    members = pd.DataFrame(member_rows, columns=[*member_columns, "submission_id", "position"]).astype({c: object for c in member_columns})
+    members["position"] = members["position"].astype("int64")
 
     households, hh_issues = _type_columns(households, questionnaire.household_fields, questionnaire)
     # Members carry their household's identity so issue rows name the household.
@@ -200,14 +416,30 @@ def tidy_submissions(current: pd.DataFrame, questionnaire: Questionnaire) -> Tid
     members = members.merge(ident, on="submission_id", how="left")
     members, mem_issues = _type_columns(members, questionnaire.member_fields, questionnaire)
     members = members.drop(columns=["household_id", "hamlet", "enumerator"])
-    issues += hh_issues + mem_issues
-    if unreadable:
-        issues.append(pd.DataFrame(unreadable, columns=ISSUE_COLUMNS))
 
+    issues = hh_issues + mem_issues
+    if problem_rows:
+        problems = pd.DataFrame(problem_rows).merge(ident, on="submission_id", how="left")
+        issues.append(problems.reindex(columns=ISSUE_COLUMNS))
+    households, members = derive_columns(households, members, questionnaire)
+    return TidyTables(households=households, members=members, issues=concat_issues(issues))
+
+
+def concat_issues(parts: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """One issues table (ISSUE_COLUMNS, `member` as Int64) from parts, empty ones skipped."""
+    parts = [p.reindex(columns=ISSUE_COLUMNS).astype({c: object for c in ISSUE_COLUMNS if c != "member"}) for p in parts if len(p)]
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=ISSUE_COLUMNS).astype(object)
+    out["member"] = pd.array([None if _missing(v) else int(v) for v in out["member"]], dtype="Int64")
+    return out
+
+
+def derive_columns(households: pd.DataFrame, members: pd.DataFrame, questionnaire: Questionnaire) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The derived columns (members, income total, interview year, age), computed afresh.
+
+    Run by `tidy_submissions` and again after corrections, so a corrected answer flows through.
+    """
     households = _derive_household_columns(households, members, questionnaire)
-    members = _derive_member_columns(members, households)
-    all_issues = pd.concat([i for i in issues if len(i)], ignore_index=True) if any(len(i) for i in issues) else pd.DataFrame(columns=ISSUE_COLUMNS)
-    return TidyTables(households=households, members=members, issues=all_issues.reindex(columns=ISSUE_COLUMNS))
+    return households, _derive_member_columns(members, households)
 
 
 def _derive_household_columns(households: pd.DataFrame, members: pd.DataFrame, questionnaire: Questionnaire) -> pd.DataFrame:
@@ -215,15 +447,15 @@ def _derive_household_columns(households: pd.DataFrame, members: pd.DataFrame, q
     counts = members.groupby("submission_id").size()
     out["members"] = out["submission_id"].map(counts).fillna(0).astype("Int64")
     sources = income_source_fields(questionnaire)
-    out["income_sources_year"] = out[sources].sum(axis=1, min_count=1).astype("Float64")
-    interview = pd.to_datetime(out["interview_date"], errors="coerce")
-    submitted = pd.to_datetime(out["submitted_at"], errors="coerce", utc=True, format="mixed")
+    out["income_sources_year"] = out[sources].astype("Float64").sum(axis=1, min_count=1).astype("Float64") if sources else pd.NA
+    interview = pd.to_datetime(out["interview_date"], errors="coerce") if "interview_date" in out else pd.Series(pd.NaT, index=out.index)
+    submitted = pd.to_datetime(out["submitted_at"].astype(object), errors="coerce", utc=True, format="mixed")
     out["interview_year"] = interview.dt.year.fillna(submitted.dt.year).astype("Int64")
     return out
 
 
 def _derive_member_columns(members: pd.DataFrame, households: pd.DataFrame) -> pd.DataFrame:
     out = members.copy()
-    year = out["submission_id"].map(households.set_index("submission_id")["interview_year"])
-    out["age"] = (year - out["birth_year"]).astype("Int64")
+    year = out["submission_id"].map(households.drop_duplicates("submission_id").set_index("submission_id")["interview_year"])
+    out["age"] = (year.astype("Int64") - out["birth_year"].astype("Int64")).astype("Int64")
     return out

@@ -182,11 +182,12 @@ def _previous_households(data_dir: Path) -> list[dict]:
     from rasoat.pipeline.publish import current_publication
 
     current = current_publication(data_dir / "publications")
-    path = current / "households.csv" if current else None
+    path = current / "commune" / "households.csv" if current else None
     if path is None or not path.is_file():
         return []
     with path.open(encoding="utf-8-sig", newline="") as f:
-        return [{k: row.get(k) for k in ("household_id", "head_name", "hamlet", "household_class")} for row in csv.DictReader(f)]
+        rows = [{k: row.get(k) for k in ("household_id", "head_name", "hamlet", "household_class")} for row in csv.DictReader(f)]
+    return [r for r in rows if r["household_id"] and r["household_class"] != "excluded"]
 
 
 @forms_app.command("build")

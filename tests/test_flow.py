@@ -119,3 +119,68 @@ def test_demo_inbox_is_written_once(tmp_path: Path):
     made = ensure_demo_inbox(small, folder)
     assert made is not None and made.is_file()
     assert ensure_demo_inbox(small, folder) is None
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _formula_like_cells(publication: Path) -> list[str]:
+    """Every text cell of every CSV and XLSX of a publication that a spreadsheet would evaluate."""
+    import openpyxl
+
+    found = []
+    for path in publication.rglob("*.csv"):
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            for row in csv.reader(f):
+                for cell in row:
+                    if cell.startswith(FORMULA_STARTS):
+                        try:
+                            float(cell)
+                        except ValueError:
+                            found.append(f"{path.name}: {cell[:30]}")
+    for path in publication.rglob("*.xlsx"):
+        wb = openpyxl.load_workbook(path)
+        for ws in wb.worksheets:
+            for row in ws.iter_rows():
+                for c in row:
+                    if c.data_type == "f" or (isinstance(c.value, str) and c.value.startswith(FORMULA_STARTS)):
+                        found.append(f"{path.name}: {str(c.value)[:30]}")
+    return found
+
+
+def test_a_correction_applied_on_a_rerun_changes_the_class_and_shows_in_the_diff(data_dir: Path):
+    first = review_flow(data_dir=str(data_dir), reference_year=2026)
+    record = rows(first.publication / "commune" / "households.csv")
+    poor = next(r for r in record if r["household_class"] == "poor")
+    assert first.class_changes is not None and first.class_changes.empty  # nothing to compare with yet
+    for folder in ("commune", *(f"hamlets/{h.code}" for h in SETTINGS.hamlets)):
+        assert (first.publication / folder / "bao-cao-chat-luong.html").is_file()
+        assert (first.publication / folder / "bao-cao-chat-luong.xlsx").is_file()
+
+    corrections = data_dir / "corrections"
+    corrections.mkdir()
+    with (corrections / "corrections.csv").open("w", encoding="utf-8-sig", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["household_id", "field", "old_value", "new_value", "reason", "officer", "date"])
+        w.writerow([poor["household_id"], "income_wages", "", "1.200.000.000", '=HYPERLINK("http://x","bấm")', "Cán bộ A", "2026-11-20"])
+        w.writerow([poor["household_id"], "floor_area", "9999", "40", "diện tích đo lại", "Cán bộ A", "2026-11-20"])  # no longer fits
+        w.writerow(["KHONG-CO-HO", "floor_area", "", "40", "gõ nhầm mã hộ", "Cán bộ B", "2026-11-21"])
+    second = review_flow(data_dir=str(data_dir), reference_year=2026, pull=False)
+    assert second.new_versions == 0 and second.corrections_applied == 1 and second.corrections_not_applied == 2
+
+    changes = second.class_changes.set_index("household_id")
+    assert poor["household_id"] in changes.index
+    change = changes.loc[poor["household_id"]]
+    assert change["old_class"] == "poor" and change["new_class"] in ("not_poor", "average")
+    assert "income_wages = 1.200.000.000" in change["cause"]
+    published = rows(second.publication / "commune" / "thay-doi-so-voi-lan-truoc.csv")
+    assert [r["Phân loại lần trước"] for r in published if r["Mã hộ"] == poor["household_id"]] == ["Hộ nghèo"]
+    audit = rows(second.publication / "commune" / "sua-loi-da-ghi-nhan.csv")
+    assert [r["Mã kết quả"] for r in audit] == ["applied", "stale", "unknown_household"]
+    assert audit[0]["Lý do"].startswith("'=HYPERLINK")
+    again = {r["household_id"]: r for r in rows(second.publication / "commune" / "households.csv")}
+    assert again[poor["household_id"]]["corrected_fields"] == "income_wages"
+    manifest = json.loads((second.publication / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["counts"]["corrections_applied"] == 1 and manifest["counts"]["class_changes"] == len(second.class_changes)
+    assert "commune/households.csv" in {f["path"] for f in manifest["files"]}
+    assert _formula_like_cells(second.publication) == []

@@ -117,3 +117,22 @@ def test_text_cleaning():
     assert clean_name(nfd) == "Nguyễn Thị Hồng"
     assert clean_text("  a\tb \x00c ") == "a b c"
     assert clean_text("   ") is None and clean_text(None) is None
+
+
+def test_a_screened_out_household_is_excluded_with_its_reason_not_an_error(tmp_path):
+    subs = synthetic.generate_commune(list(SETTINGS.hamlets[:1]), QUESTIONNAIRE, seed=8, scale=0.02, dirt=False)
+    out = subs[0]
+    # what the phone sends when the quick screen ends the interview: nothing after the screen
+    keep = {"started_at", "ended_at", "device_id", "hamlet", "previous_household", "previous_status", "new_household_id",
+            "household_id", "head_name", "head_id_number", "phone", "address", "location", "ethnicity", "area_type",
+            "consent", "previous_class", "enumerator", "interview_date"}
+    out["answers"] = {k: (v if k in keep or k.startswith("screen_") else None) for k, v in out["answers"].items()}
+    out["answers"].update({"screen_car": "yes", "screened_out": "yes", "screen_reason": "có ô tô con; "})
+    out["members"] = []
+    synthetic.write_central_odata_json(subs, QUESTIONNAIRE, tmp_path)
+    tidy, _ = tidy_from(tmp_path, tmp_path)
+    checked = check_tables(tidy, QUESTIONNAIRE, SETTINGS.commune.bounding_box)
+    excluded = checked.excluded.set_index("submission_id")
+    assert excluded.loc[out["__id"], "reason"] == "không thuộc diện rà soát (sàng lọc nhanh: có ô tô con)"
+    assert checked.issues[(checked.issues["submission_id"] == out["__id"]) & (checked.issues["severity"] == "error")].empty
+    assert len(checked.households) == len(subs) - 1

@@ -1,0 +1,403 @@
+"""Quality signals per enumerator, and the quality report a supervisor acts on.
+
+Two halves, as everywhere in the pipeline:
+
+* pure functions over tables: `quality_signals` (issue rows for interviews much shorter than the
+  median, interviews finished within minutes of the previous one by the same enumerator,
+  households with identical answers, interviews ending before they start), `enumerator_summary`
+  and `hamlet_summary` (one row per enumerator / hamlet, Vietnamese headers);
+* renderers returning bytes/text, written by the publisher: `report_xlsx` (xlsxwriter; every
+  text cell neutralised against formula injection) and `report_html` (one self-contained page,
+  every value HTML-escaped).
+
+Rule codes (all warnings; the household is kept):
+
+==================  ===============================================================================
+short_interview     the interview took less than SHORT_SHARE × the median interview of the run
+rapid_succession    one of RAPID_COUNT+ interviews of one enumerator ending within RAPID_MINUTES
+identical_answers   the same answers (housing, income, members…) as another household
+bad_duration        the interview ends before it starts
+==================  ===============================================================================
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import html
+import io
+from collections.abc import Mapping
+
+import pandas as pd
+import xlsxwriter
+
+from rasoat.forms import Questionnaire
+from rasoat.pipeline.publish import _cell, _header, neutralise
+from rasoat.pipeline.tidy import ERROR, ISSUE_COLUMNS, WARNING, as_text, concat_issues, issue_rows
+
+SHORT_SHARE = 0.4  # an interview under 40 % of the median is "much shorter"
+MIN_FOR_MEDIAN = 5  # below this many timed interviews, no median is trusted
+RAPID_MINUTES = 10.0
+RAPID_COUNT = 3  # this many interviews of one enumerator ending within RAPID_MINUTES is a burst
+ENUMERATOR = "enumerator"
+
+RULE_LABELS: dict[str, str] = {
+    "required": "Thiếu câu trả lời bắt buộc",
+    "not_a_number": "Không phải là số",
+    "number_too_large": "Số quá lớn",
+    "not_an_integer": "Không phải số nguyên",
+    "unknown_choice": "Mã lựa chọn không có trong phiếu",
+    "not_a_date": "Không phải là ngày",
+    "too_long": "Chuỗi quá dài",
+    "too_long_for_form": "Dài hơn phiếu cho phép",
+    "control_characters": "Có ký tự điều khiển",
+    "wrong_shape": "Câu trả lời sai dạng",
+    "missing_section": "Thiếu cả một phần phiếu",
+    "bad_member_list": "Danh sách thành viên sai dạng",
+    "bad_member_row": "Thành viên sai dạng",
+    "unreadable": "Không đọc được bản ghi",
+    "unreadable_source": "Không đọc được tệp nguồn",
+    "out_of_range": "Ngoài khoảng cho phép",
+    "negative_value": "Số âm",
+    "impossible_age": "Tuổi không hợp lý",
+    "bad_format": "Sai định dạng (CCCD, điện thoại, mã)",
+    "exclusive_choice": "Lựa chọn loại trừ nhau",
+    "bad_gps": "Tọa độ GPS sai",
+    "schema": "Bảng dữ liệu sai khai báo",
+    "no_members": "Không có thành viên",
+    "size_mismatch": "Số nhân khẩu khác danh sách",
+    "one_head": "Không đúng một chủ hộ",
+    "age_relationship": "Tuổi không khớp quan hệ",
+    "floor_area_implausible": "Diện tích không hợp lý",
+    "costs_exceed_income": "Chi phí lớn hơn thu nhập",
+    "outside_commune": "GPS ngoài địa bàn",
+    "missing_gps": "Thiếu GPS",
+    "old_form_version": "Phiên bản biểu mẫu khác",
+    "duplicate_household": "Trùng mã hộ",
+    "duplicate_head_id": "Trùng CCCD chủ hộ",
+    "duplicate_head_name": "Trùng tên chủ hộ trong ấp",
+    "short_interview": "Phỏng vấn quá ngắn",
+    "rapid_succession": "Nhiều phiếu trong vài phút",
+    "identical_answers": "Câu trả lời giống hệt hộ khác",
+    "bad_duration": "Giờ kết thúc trước giờ bắt đầu",
+}
+SEVERITY_LABELS = {ERROR: "Lỗi", WARNING: "Cảnh báo"}
+ISSUE_HEADERS = {
+    "hamlet": "Ấp", "enumerator": "Điều tra viên", "household_id": "Mã hộ", "submission_id": "Mã phiếu", "field": "Trường",
+    "member": "Thành viên số", "value": "Giá trị", "rule": "Quy tắc", "rule_label": "Vấn đề", "severity": "Mức độ",
+    "message": "Nội dung",
+}
+
+
+# --- signals (pure) ------------------------------------------------------------------------
+
+
+def interview_minutes(households: pd.DataFrame, questionnaire: Questionnaire) -> pd.Series:
+    """Minutes from the form's `start` to its `end` field (NA when either is missing)."""
+    start = next((f.name for f in questionnaire.household_fields if f.type == "start"), None)
+    end = next((f.name for f in questionnaire.household_fields if f.type == "end"), None)
+    if start not in households or end not in households:
+        return pd.Series(pd.NA, index=households.index, dtype="Float64")
+    t0 = pd.to_datetime(households[start].astype(object), errors="coerce", utc=True, format="mixed")
+    t1 = pd.to_datetime(households[end].astype(object), errors="coerce", utc=True, format="mixed")
+    return ((t1 - t0).dt.total_seconds() / 60).astype("Float64")
+
+
+def _end_times(households: pd.DataFrame, questionnaire: Questionnaire) -> pd.Series:
+    end = next((f.name for f in questionnaire.household_fields if f.type == "end"), None)
+    if end not in households:
+        return pd.Series(pd.NaT, index=households.index, dtype="datetime64[ns, UTC]")
+    return pd.to_datetime(households[end].astype(object), errors="coerce", utc=True, format="mixed")
+
+
+def answer_fingerprint(households: pd.DataFrame, members: pd.DataFrame, questionnaire: Questionnaire) -> pd.Series:
+    """A hash of a household's substantive answers: everything but identity, free text and metadata.
+
+    Left out: the first section (identification), text answers (names, CCCD, phone, address), the
+    form's metadata and calculated fields, the enumerator and the interview date.
+    """
+    first_group = next((f.groups[0] for f in questionnaire.household_fields if f.groups), None)
+
+    def chosen(fields) -> list[str]:
+        return [f.name for f in fields if f.type in ("integer", "decimal", "select_one", "select_multiple")]
+
+    hh_cols = [c for c in chosen([f for f in questionnaire.household_fields if f.groups[:1] != (first_group,)]) if c in households]
+    mem_cols = [c for c in chosen(questionnaire.member_fields) if c in members]
+    hh_text = households[hh_cols].apply(as_text).agg("|".join, axis=1) if hh_cols else pd.Series("", index=households.index)
+    if mem_cols and len(members):
+        ordered = members.sort_values(["submission_id", "position"])
+        per_member = ordered[mem_cols].apply(as_text).agg("|".join, axis=1)
+        mem_text = per_member.groupby(ordered["submission_id"]).agg("#".join)
+        mem_text = households["submission_id"].map(mem_text).fillna("")
+    else:
+        mem_text = pd.Series("", index=households.index)
+    return (hh_text + "§" + mem_text).map(lambda s: hashlib.sha1(s.encode("utf-8")).hexdigest())
+
+
+def quality_signals(households: pd.DataFrame, members: pd.DataFrame, questionnaire: Questionnaire) -> pd.DataFrame:
+    """Issue rows (warnings) for the supervisor: short, rapid, identical, impossible durations."""
+    hh = households
+    if not len(hh):
+        return pd.DataFrame(columns=ISSUE_COLUMNS)
+    consent = hh["consent"].astype("boolean").fillna(False).astype(bool) if "consent" in hh else pd.Series(True, index=hh.index)
+    interviewed = consent & (hh["members"].astype("Int64") > 0).fillna(False).astype(bool) if "members" in hh else consent
+    minutes = interview_minutes(hh, questionnaire)
+    out = [issue_rows(hh, (minutes < 0).fillna(False).astype(bool), "ended_at", "bad_duration", WARNING,
+                      "giờ kết thúc trước giờ bắt đầu", value=as_text(minutes.round(1)) + " phút")]
+    timed = minutes[interviewed & (minutes > 0).fillna(False).astype(bool)]
+    if len(timed) >= MIN_FOR_MEDIAN:
+        median = float(timed.median())
+        short = interviewed & (minutes >= 0).fillna(False) & (minutes < SHORT_SHARE * median).fillna(False)
+        out.append(issue_rows(hh, short.astype(bool), "started_at", "short_interview", WARNING,
+                              f"phỏng vấn quá ngắn (trung vị {median:.0f} phút)", value=as_text(minutes.round(1)) + " phút"))
+
+    if ENUMERATOR in hh:
+        ends = _end_times(hh, questionnaire)
+        frame = pd.DataFrame({"who": hh[ENUMERATOR].astype(object), "end": ends}).dropna()
+        frame = frame.sort_values(["who", "end"], kind="mergesort")
+        # a burst: RAPID_COUNT interviews of one enumerator ending within RAPID_MINUTES
+        span = (frame["end"] - frame.groupby("who")["end"].shift(RAPID_COUNT - 1)).dt.total_seconds() / 60
+        closing = span[(span < RAPID_MINUTES).fillna(False)].index
+        positions = {label: k for k, label in enumerate(frame.index)}
+        burst_labels: set = set()
+        for label in closing:
+            k = positions[label]
+            burst_labels.update(frame.index[k - RAPID_COUNT + 1:k + 1])
+        rapid = pd.Series(hh.index.isin(list(burst_labels)), index=hh.index)
+        out.append(issue_rows(hh, rapid, "ended_at", "rapid_succession", WARNING,
+                              f"{RAPID_COUNT} phiếu trở lên của cùng điều tra viên kết thúc trong vòng {RAPID_MINUTES:g} phút",
+                              value=hh[ENUMERATOR].astype(object)))
+
+    prints = answer_fingerprint(hh, members, questionnaire).where(interviewed)
+    counts = prints.map(prints.value_counts())
+    same = (counts > 1).fillna(False).astype(bool)
+    out.append(issue_rows(hh, same, "member", "identical_answers", WARNING, "câu trả lời giống hệt hộ khác (có thể chép phiếu)",
+                          value=as_text((counts - 1).astype("Int64")) + " hộ giống"))
+    return concat_issues(out)
+
+
+# --- summaries (pure) ----------------------------------------------------------------------
+
+
+def _count(issues: pd.DataFrame, key: str, rule: str | None = None, severity: str | None = None) -> pd.Series:
+    sel = issues
+    if rule is not None:
+        sel = sel[sel["rule"] == rule]
+    if severity is not None:
+        sel = sel[sel["severity"] == severity]
+    return sel.groupby(sel[key].astype(object).fillna(""))["submission_id"].nunique()
+
+
+def enumerator_summary(households: pd.DataFrame, issues: pd.DataFrame, questionnaire: Questionnaire) -> pd.DataFrame:
+    """One row per enumerator: households, median interview, each signal, errors and warnings."""
+    hh = households
+    who = hh[ENUMERATOR].astype(object).fillna("") if ENUMERATOR in hh else pd.Series("", index=hh.index)
+    minutes = interview_minutes(hh, questionnaire)
+    base = pd.DataFrame({"who": who, "minutes": minutes.astype(float)})
+    table = base.groupby("who").agg(households=("who", "size"), median=("minutes", "median")).reset_index()
+    iss = issues.assign(enumerator=issues["enumerator"].astype(object).fillna(""))
+    columns = {
+        "Hộ có lỗi": _count(iss, ENUMERATOR, severity=ERROR),
+        "Hộ có cảnh báo": _count(iss, ENUMERATOR, severity=WARNING),
+        "Phỏng vấn quá ngắn": _count(iss, ENUMERATOR, "short_interview"),
+        "Nhiều phiếu trong vài phút": _count(iss, ENUMERATOR, "rapid_succession"),
+        "Câu trả lời giống hệt": _count(iss, ENUMERATOR, "identical_answers"),
+        "Thiếu GPS": _count(iss, ENUMERATOR, "missing_gps"),
+    }
+    out = pd.DataFrame({
+        "Điều tra viên": table["who"],
+        "Số hộ": table["households"].astype("Int64"),
+        "Thời gian phỏng vấn trung vị (phút)": table["median"].round(1),
+    })
+    for name, series in columns.items():
+        out[name] = table["who"].map(series).fillna(0).astype("Int64")
+    flagged = out[["Phỏng vấn quá ngắn", "Nhiều phiếu trong vài phút", "Câu trả lời giống hệt", "Thiếu GPS"]].sum(axis=1)
+    out = out.assign(_f=flagged).sort_values(["_f", "Điều tra viên"], ascending=[False, True], kind="mergesort").drop(columns="_f")
+    return out.reset_index(drop=True)
+
+
+def hamlet_summary(households: pd.DataFrame, issues: pd.DataFrame, excluded: pd.DataFrame,
+                   hamlet_names: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """One row per hamlet: households, waiting households, households with errors / warnings, issues."""
+    names = dict(hamlet_names or {})
+    code = households["hamlet"].astype(object).fillna("") if "hamlet" in households else pd.Series("", index=households.index)
+    counts = code.value_counts()
+    codes = sorted(set(counts.index) | set(names))
+    iss = issues.assign(hamlet=issues["hamlet"].astype(object).fillna(""))
+    waiting = excluded.assign(hamlet=excluded["hamlet"].astype(object).fillna("")).groupby("hamlet").size()
+    out = pd.DataFrame({
+        "Mã ấp": codes,
+        "Tên ấp": [names.get(c, "") for c in codes],
+        "Số phiếu": [int(counts.get(c, 0)) for c in codes],
+        "Hộ chờ xử lý": [int(waiting.get(c, 0)) for c in codes],
+        "Hộ có lỗi": [int(_count(iss, "hamlet", severity=ERROR).get(c, 0)) for c in codes],
+        "Hộ có cảnh báo": [int(_count(iss, "hamlet", severity=WARNING).get(c, 0)) for c in codes],
+        "Số vấn đề": [int((iss["hamlet"] == c).sum()) for c in codes],
+    })
+    return out
+
+
+def issue_table(issues: pd.DataFrame) -> pd.DataFrame:
+    """The issues with Vietnamese headers and labels, sorted by hamlet, enumerator, household."""
+    t = issues.assign(
+        rule_label=issues["rule"].map(lambda r: RULE_LABELS.get(r, r)),
+        severity=issues["severity"].map(lambda s: SEVERITY_LABELS.get(s, s)),
+    )
+    keys = ["hamlet", "enumerator", "household_id", "submission_id", "field"]
+    t = t.assign(**{f"_{k}": t[k].astype(object).fillna("").astype(str) for k in keys})
+    t = t.sort_values([f"_{k}" for k in keys], kind="mergesort")
+    cols = ["hamlet", "enumerator", "household_id", "submission_id", "field", "member", "value", "rule_label", "severity", "message", "rule"]
+    return t[cols].rename(columns=ISSUE_HEADERS).reset_index(drop=True)
+
+
+# --- renderers -----------------------------------------------------------------------------
+
+
+def report_xlsx(sheets: Mapping[str, pd.DataFrame], title: str, created: dt.date) -> bytes:
+    """A workbook, one sheet per table; text neutralised, numbers as numbers, deterministic bytes."""
+    buffer = io.BytesIO()
+    wb = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_formulas": False, "strings_to_numbers": False,
+                                      "strings_to_urls": False, "nan_inf_to_errors": False})
+    wb.set_properties({"title": neutralise(title), "created": dt.datetime.combine(created, dt.time(0, 0))})
+    bold = wb.add_format({"bold": True, "font_size": 13})
+    head = wb.add_format({"bold": True, "bg_color": "#F2F2F2", "border": 1, "text_wrap": True, "valign": "vcenter"})
+    cell = wb.add_format({"border": 1, "valign": "top"})
+    used: set[str] = set()
+    for name, table in sheets.items():
+        sheet_name = _sheet_name(name, used)
+        ws = wb.add_worksheet(sheet_name)
+        ws.write_string(0, 0, neutralise(f"{title} — {name}"), bold)
+        columns = list(table.columns)
+        widths = [min(max(len(str(c)), 8), 40) for c in columns]
+        for c, col in enumerate(columns):
+            ws.write_string(2, c, _header(col), head)
+        for r, values in enumerate(table.itertuples(index=False, name=None), start=3):
+            for c, raw in enumerate(values):
+                value = _cell(raw)
+                if value is None:
+                    ws.write_blank(r, c, None, cell)
+                elif isinstance(value, bool):
+                    ws.write_boolean(r, c, value, cell)
+                elif isinstance(value, (int, float)):
+                    ws.write_number(r, c, value, cell)
+                else:
+                    ws.write_string(r, c, value, cell)
+                    widths[c] = min(max(widths[c], len(value)), 60)
+        for c, w in enumerate(widths):
+            ws.set_column(c, c, w + 2)
+        ws.freeze_panes(3, 0)
+        if len(columns):
+            ws.autofilter(2, 0, 2 + len(table), len(columns) - 1)
+    wb.close()
+    return buffer.getvalue()
+
+
+def _sheet_name(name: str, used: set[str]) -> str:
+    base = "".join("-" if ch in "[]:*?/\\" else ch for ch in str(name)).strip("'")[:31] or "Bảng"
+    candidate, n = base, 2
+    while candidate.lower() in used:
+        suffix = f" ({n})"
+        candidate, n = base[: 31 - len(suffix)] + suffix, n + 1
+    used.add(candidate.lower())
+    return candidate
+
+
+_CSS = """
+body{font-family:"Segoe UI",Roboto,"Noto Sans",Arial,sans-serif;margin:1.5rem;color:#222;line-height:1.4}
+h1{font-size:1.5rem}h2{font-size:1.25rem;margin-top:2rem;border-bottom:2px solid #ccc}h3{font-size:1.05rem;margin-top:1.5rem}
+table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.9rem}th,td{border:1px solid #bbb;padding:.25rem .5rem;vertical-align:top;text-align:left}
+th{background:#f2f2f2}tr.error td.sev{color:#a00;font-weight:bold}td.num{text-align:right}
+nav a{margin-right:.75rem}.muted{color:#666}
+"""
+
+
+def _e(value) -> str:
+    if value is None:
+        return ""
+    try:
+        if pd.isna(value):
+            return ""
+    except (TypeError, ValueError):
+        pass
+    if isinstance(value, float):
+        value = f"{value:g}"
+    return html.escape(str(value), quote=True)
+
+
+def _html_table(table: pd.DataFrame, row_class: pd.Series | None = None) -> str:
+    head = "".join(f"<th>{_e(c)}</th>" for c in table.columns)
+    rows = []
+    for k, values in enumerate(table.itertuples(index=False, name=None)):
+        cls = f' class="{_e(row_class.iloc[k])}"' if row_class is not None else ""
+        cells = "".join(
+            f'<td class="num">{_e(v)}</td>' if isinstance(v, (int, float)) and not isinstance(v, bool) else
+            (f'<td class="sev">{_e(v)}</td>' if c == ISSUE_HEADERS["severity"] else f"<td>{_e(v)}</td>")
+            for c, v in zip(table.columns, values)
+        )
+        rows.append(f"<tr{cls}>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def report_html(issues: pd.DataFrame, by_hamlet: pd.DataFrame, by_enumerator: pd.DataFrame, *, title: str, place: str,
+                published_on: dt.date, hamlet_names: Mapping[str, str] | None = None) -> str:
+    """One self-contained page: summary per hamlet, per enumerator, then each hamlet's issues."""
+    names = dict(hamlet_names or {})
+    parts = [
+        "<!DOCTYPE html>", '<html lang="vi"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{_e(title)}</h1>",
+        f'<p class="muted">{_e(place)} — ngày {published_on.day:02d}/{published_on.month:02d}/{published_on.year}. '
+        "Lỗi: hộ chờ xử lý, chưa được phân loại cho đến khi sửa. Cảnh báo: hộ vẫn được phân loại, cần kiểm tra lại.</p>",
+        '<nav><a href="#theo-ap">Theo ấp</a><a href="#theo-dieu-tra-vien">Theo điều tra viên</a><a href="#chi-tiet">Chi tiết theo ấp</a></nav>',
+        '<h2 id="theo-ap">Tổng hợp theo ấp</h2>', _html_table(by_hamlet),
+        '<h2 id="theo-dieu-tra-vien">Theo điều tra viên</h2>', _html_table(by_enumerator),
+    ]
+    iss = issues.assign(enumerator=issues["enumerator"].astype(object).fillna(""), hamlet=issues["hamlet"].astype(object).fillna(""))
+    if len(iss):
+        counts = (iss.assign(rule=iss["rule"].map(lambda r: RULE_LABELS.get(r, r)))
+                  .groupby(["enumerator", "rule"]).size().rename("n").reset_index())
+        parts.append("<h3>Vấn đề theo điều tra viên</h3>")
+        for who, group in counts.groupby("enumerator", sort=True):
+            items = ", ".join(f"{_e(r)}: {int(n)}" for r, n in zip(group["rule"], group["n"]))
+            parts.append(f"<p><strong>{_e(who) or '(không rõ)'}</strong> — {items}</p>")
+    parts.append('<h2 id="chi-tiet">Chi tiết theo ấp</h2>')
+    if not len(iss):
+        parts.append("<p>Không có vấn đề nào.</p>")
+    for code, group in iss.groupby("hamlet", sort=True):
+        label = f"{names.get(code, '')} ({code})" if code else "(không rõ ấp)"
+        parts.append(f"<h3>{_e(label)} — {len(group)} vấn đề</h3>")
+        table = issue_table(group)
+        classes = table[ISSUE_HEADERS["severity"]].map({v: k for k, v in SEVERITY_LABELS.items()})
+        parts.append(_html_table(table.drop(columns=[ISSUE_HEADERS["hamlet"], ISSUE_HEADERS["rule"]]), classes))
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+REPORT_NAME = "bao-cao-chat-luong"
+
+
+def report_files(issues: pd.DataFrame, households: pd.DataFrame, excluded: pd.DataFrame, questionnaire: Questionnaire, *,
+                 hamlet_names: Mapping[str, str], commune_name: str, published_on: dt.date) -> dict[str, bytes]:
+    """The quality report for the publication: {relative path: bytes}.
+
+    ``commune/bao-cao-chat-luong.{xlsx,html}`` for the whole commune and
+    ``hamlets/<code>/bao-cao-chat-luong.{xlsx,html}`` for each hamlet of `hamlet_names`.
+    """
+    title = "BÁO CÁO CHẤT LƯỢNG DỮ LIỆU RÀ SOÁT"
+    out: dict[str, bytes] = {}
+
+    def render(folder: str, iss: pd.DataFrame, hh: pd.DataFrame, exc: pd.DataFrame, place: str, names: Mapping[str, str]) -> None:
+        by_hamlet = hamlet_summary(hh, iss, exc, names)
+        by_enumerator = enumerator_summary(hh, iss, questionnaire)
+        sheets = {"Theo ấp": by_hamlet, "Theo điều tra viên": by_enumerator, "Chi tiết": issue_table(iss)}
+        out[f"{folder}/{REPORT_NAME}.xlsx"] = report_xlsx(sheets, f"{title} — {place}", published_on)
+        page = report_html(iss, by_hamlet, by_enumerator, title=title, place=place, published_on=published_on, hamlet_names=names)
+        out[f"{folder}/{REPORT_NAME}.html"] = page.encode("utf-8")
+
+    render("commune", issues, households, excluded, commune_name, hamlet_names)
+    hamlet_of_issue = issues["hamlet"].astype(object)
+    for code, name in sorted(hamlet_names.items()):
+        render(f"hamlets/{code}", issues[hamlet_of_issue == code], households[households["hamlet"].astype(object) == code],
+               excluded[excluded["hamlet"].astype(object) == code], f"{name}, {commune_name}", {code: name})
+    return out
