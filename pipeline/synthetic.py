@@ -623,14 +623,19 @@ def iter_commune(
     form_version = q.version
     submitter_id = 100
 
+    enumerator_names: set[str] = set()
     for h in hs:
         area = h.area_type if h.area_type in ("rural", "urban") else "rural"
         n = max(1, int(round(h.resident_households * scale)))
-        # Enumerators: 2-3 per hamlet, each with an app user ID and a phone.
+        # Enumerators: the hamlet head and collaborators, one per ~60 households (about ten days of
+        # interviews each), each with an app user ID and a phone.
         enumerators = []
-        for _ in range(2 + (r.random() < 0.5)):
+        for _ in range(max(2, math.ceil(n / 60))):
             submitter_id += 1
             name = _ENUMERATOR_POOL[r.getrandbits(16) % len(_ENUMERATOR_POOL)]
+            while name in enumerator_names:  # two people, two names: the quality report groups by name
+                name = _full_name(r, ("Nguyễn", "Trần", "Lê", "Phạm", "Huỳnh", "Võ")[r.getrandbits(8) % 6], r.random() < 0.5, "kinh")
+            enumerator_names.add(name)
             device = "collect:" + "".join(
                 "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"[r.getrandbits(6) % 62]
                 for _ in range(16)
@@ -641,6 +646,7 @@ def iter_commune(
         c_lon = 105.02 + r.random() * 0.26
         spread = 0.004 if area == "urban" else 0.012
         h_start = r.randrange(0, 30)
+        busy_until: dict[int, datetime] = {}  # each enumerator's interviews follow one another
         median = _MEDIAN_PC_INCOME[area]
         line = _INCOME_LINE[area]
         waste_pick = _WASTE[area]
@@ -888,12 +894,15 @@ def iter_commune(
 
             # ---- the interview
             enum_id, enum_name, device = enumerators[r.getrandbits(8) % len(enumerators)]
-            day = first_day + timedelta(days=min(44, h_start + int(r.random() * 15)))
-            start_min = 7 * 60 + 30 + int(r.random() * 570)  # 07:30 - 17:00
-            started = datetime.combine(day, time(0, 0), VN_TZ) + timedelta(
-                minutes=start_min, seconds=r.getrandbits(6) % 60,
-                milliseconds=r.getrandbits(10) % 1000)
+            free = busy_until.get(enum_id) or datetime.combine(first_day + timedelta(days=h_start), time(7, 30), VN_TZ)
+            started = free + timedelta(minutes=10 + int(r.random() * 50), seconds=r.getrandbits(6) % 60,
+                                       milliseconds=r.getrandbits(10) % 1000)  # walking to the next house
+            if started.time() > time(17, 0):  # the working day is over: next morning, sometimes a day later
+                next_day = started.date() + timedelta(days=1 + (r.random() < 0.3))
+                started = datetime.combine(next_day, time(7, 30), VN_TZ) + timedelta(minutes=int(r.random() * 40))
             ended = started + timedelta(seconds=1200 + int(r.random() * 2400))
+            busy_until[enum_id] = ended
+            day = started.date()
             if r.random() < 0.7:  # sent the same evening
                 submitted = ended + timedelta(minutes=5 + int(r.random() * 240))
             else:
