@@ -58,6 +58,8 @@ from typing import Any
 import pandas as pd
 import xlsxwriter
 
+from rasoat.pipeline.posting_pdf import posting_pdf
+
 __all__ = [
     "PublicationHeading",
     "ETHNICITY_LABELS",
@@ -642,6 +644,13 @@ def _write_list(folder: Path, name: str, table: pd.DataFrame, heading: Publicati
     sheet = _Sheet(name=_sheet_names([name])[0], title=_titled(name, heading.reference_year),
                    place=place, table=table)
     write_xlsx(folder / f"{name}.xlsx", [sheet], heading)
+    if name.startswith("niem-yet-"):  # the lists posted at the commune office and the hamlet
+        pdf = posting_pdf(table.map(_cell), authority=heading.authority, title=_titled(name, heading.reference_year), place=place,
+                          rule_line=f"Chuẩn nghèo: {heading.rule_set_version}",
+                          provisional_note=PROVISIONAL_NOTE if heading.provisional else None,
+                          date_line=date_line(heading), created=heading.published_on)
+        if pdf is not None:
+            _fsync_write(folder / f"{name}.pdf", pdf)
 
 
 def _hamlets_of(classified: pd.DataFrame, hamlets: Mapping[str, str] | None) -> dict[str, str]:

@@ -30,6 +30,8 @@ config_app = typer.Typer(help="Check the configuration (commune, hamlets, target
 app.add_typer(config_app, name="config")
 forms_app = typer.Typer(help="The household questionnaire: build it for ODK Central and KoboToolbox.", no_args_is_help=True)
 app.add_typer(forms_app, name="forms")
+users_app = typer.Typer(help="Tài khoản cổng thông tin / portal accounts: add, reset, disable, list.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -104,6 +106,10 @@ def _summary(result, settings) -> None:
         console.print(f"[yellow]{result.source_problems} record(s) in the inbox could not be read; see the 'Kiểm tra dữ liệu' sheet.[/]")
     if result.provisional:
         console.print("[yellow]Áp dụng quy tắc tạm thời: some rules of this rule set are provisional (no official text yet).[/]")
+    from rasoat.pipeline.posting_pdf import FONT_HINT, find_font
+
+    if find_font() is None:
+        console.print(f"[yellow]No PDF posting lists: no font with Vietnamese letters on this machine; {FONT_HINT}.[/]")
     if settings.hamlets_are_example:
         console.print("[yellow]The hamlet list is the bundled EXAMPLE (config/hamlets.yaml); replace it with the commune's own.[/]")
     console.print(f"Publication: [bold]{result.publication}[/]")
@@ -219,6 +225,160 @@ def forms_build(
         console.print(f"  {path}")
     for warning in built.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
+
+
+# --- the web portal: accounts and `rasoat serve` ------------------------------------------------
+
+
+def _portal_store(data_dir: Path):
+    from rasoat.portal.store import PortalStore
+
+    return PortalStore.for_data_dir(data_dir)
+
+
+def _new_password() -> str:
+    """RASOAT_NEW_PASSWORD (scripts, tests), else asked twice without echo."""
+    from rasoat.portal.security import password_problem
+
+    password = os.environ.get("RASOAT_NEW_PASSWORD")
+    if password is None:
+        password = typer.prompt("Mật khẩu mới / new password", hide_input=True, confirmation_prompt=True)
+    problem = password_problem(password)
+    if problem:
+        _fail(problem)
+    return password
+
+
+@users_app.command("add")
+def users_add(
+    name: str = typer.Argument(..., help="Tên đăng nhập / user name: 2–40 of a-z 0-9 . _ -"),
+    role: str = typer.Option(..., "--role", "-r", help="commune_officer (cán bộ xã) | hamlet_head (trưởng ấp) | viewer (người xem)."),
+    hamlet: Optional[str] = typer.Option(None, "--hamlet", help="Mã ấp của trưởng ấp / the hamlet head's hamlet code."),
+    data_dir: Path = DATA_DIR_OPTION,
+    config: Optional[Path] = CONFIG_OPTION,
+) -> None:
+    """Tạo tài khoản / add a portal account. Asks the password twice (or reads RASOAT_NEW_PASSWORD)."""
+    import time
+
+    from rasoat.portal.access import ROLES
+    from rasoat.portal.security import hash_password
+    from rasoat.portal.store import UserError
+
+    if role not in ROLES:
+        _fail(f"vai trò {role!r} không có; chọn một trong: {', '.join(ROLES)}")
+    if hamlet is not None:
+        settings = _load(config)
+        if settings.hamlet(hamlet) is None:
+            _fail(f"không có ấp mã {hamlet!r} trong {settings.config_dir / 'hamlets.yaml'}; "
+                  f"các mã: {', '.join(h.code for h in settings.hamlets)}")
+    store = _portal_store(data_dir)
+    if store.get_user(name) is not None:
+        _fail(f"tài khoản {name.strip().lower()!r} đã có; đặt lại mật khẩu: rasoat users reset {name.strip().lower()}")
+    password = _new_password()
+    try:
+        user = store.add_user(name, role, hamlet, hash_password(password), time.time())
+    except UserError as exc:
+        _fail(str(exc))
+    where = f", ấp {user.hamlet}" if user.hamlet else ""
+    console.print(f"[green]Đã tạo[/] tài khoản [bold]{user.name}[/] ({user.role}{where}) trong {store.path}")
+
+
+@users_app.command("reset")
+def users_reset(name: str = typer.Argument(..., help="Tên đăng nhập / user name."), data_dir: Path = DATA_DIR_OPTION) -> None:
+    """Đặt lại mật khẩu / set a new password (ends the account's open sessions)."""
+    import time
+
+    from rasoat.portal.security import hash_password
+    from rasoat.portal.store import UserError
+
+    store = _portal_store(data_dir)
+    if store.get_user(name) is None:
+        _fail(f"không có tài khoản {name.strip().lower()!r}; xem: rasoat users list")
+    password = _new_password()
+    try:
+        user = store.set_password(name, hash_password(password), time.time())
+    except UserError as exc:
+        _fail(str(exc))
+    console.print(f"[green]Đã đặt lại[/] mật khẩu cho [bold]{user.name}[/]; các phiên đăng nhập cũ đã kết thúc.")
+
+
+@users_app.command("disable")
+def users_disable(
+    name: str = typer.Argument(..., help="Tên đăng nhập / user name."),
+    data_dir: Path = DATA_DIR_OPTION,
+    enable: bool = typer.Option(False, "--enable", help="Mở khóa lại / enable the account again."),
+) -> None:
+    """Khóa tài khoản / disable an account (signs it out at once); --enable reverses it."""
+    import time
+
+    from rasoat.portal.store import UserError
+
+    store = _portal_store(data_dir)
+    try:
+        user = store.set_disabled(name, not enable, time.time())
+    except UserError as exc:
+        _fail(str(exc))
+    state = "mở khóa" if enable else "khóa"
+    console.print(f"[green]Đã {state}[/] tài khoản [bold]{user.name}[/].")
+
+
+@users_app.command("list")
+def users_list(data_dir: Path = DATA_DIR_OPTION) -> None:
+    """Danh sách tài khoản / list the portal accounts."""
+    from rasoat.portal.access import ROLE_LABELS
+
+    store = _portal_store(data_dir)
+    users = store.list_users()
+    if not users:
+        console.print("Chưa có tài khoản nào. Tạo: rasoat users add TÊN --role commune_officer")
+        return
+    table = Table(title=f"Tài khoản cổng thông tin ({store.path})")
+    for header in ("Tên đăng nhập", "Vai trò", "Ấp", "Trạng thái"):
+        table.add_column(header)
+    for u in users:
+        table.add_row(u.name, f"{ROLE_LABELS.get(u.role, u.role)} ({u.role})", u.hamlet or "", "đã khóa" if u.disabled else "hoạt động")
+    console.print(table)
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Địa chỉ lắng nghe / address to listen on."),
+    port: int = typer.Option(8080, "--port", "-p", help="Cổng / port."),
+    data_dir: Path = DATA_DIR_OPTION,
+    config: Optional[Path] = CONFIG_OPTION,
+    session_hours: float = typer.Option(8.0, "--session-hours", help="Phiên hết hạn sau bấy nhiêu giờ không dùng / idle hours before a session expires."),
+    behind_proxy: bool = typer.Option(False, "--behind-proxy", help="Chạy sau reverse proxy HTTPS: tin X-Forwarded-Proto và X-Forwarded-For."),
+) -> None:
+    """Chạy cổng thông tin web / run the web portal: sign in, downloads by role, dashboard, corrections upload."""
+    import socket
+
+    import uvicorn
+
+    from rasoat.portal.app import PortalConfig, create_app
+
+    settings = _load(config)
+    if session_hours <= 0:
+        _fail("--session-hours phải lớn hơn 0")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["PREFECT_LOGGING_LEVEL"] = "CRITICAL"  # reruns run inside the server; their traces go to the rerun page
+    cfg = PortalConfig(data_dir=data_dir.resolve(), config_dir=config.resolve() if config else None,
+                       session_idle_seconds=session_hours * 3600, behind_proxy=behind_proxy,
+                       hamlet_names={h.code: h.name for h in settings.hamlets}, time_zone=settings.commune.time_zone)
+    application = create_app(cfg)
+    if not application.state.portal.store.has_users():
+        console.print("[yellow]Chưa có tài khoản nào.[/] Tạo: rasoat users add TÊN --role commune_officer")
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.bind((host, port))
+    except OSError as exc:
+        _fail(f"không mở được {host}:{port} ({exc.strerror or exc}); chọn cổng khác với --port")
+    if host not in ("127.0.0.1", "localhost", "::1") and not behind_proxy:
+        console.print("[yellow]Cảnh báo:[/] máy chủ nghe trên mạng bằng HTTP thường; hãy đặt sau reverse proxy HTTPS "
+                      "(xem docs/portal.md) và chạy với --behind-proxy.")
+    console.print(f"Cổng thông tin rasoat: [bold]http://{host}:{port}/[/] (dữ liệu: {cfg.data_dir}) — Ctrl+C để dừng")
+    # No access log: URLs carry file names only, but the server log is kept free of who did what (that is in the audit log).
+    uvicorn.run(application, host=host, port=port, access_log=False, log_level="warning", proxy_headers=False,
+                server_header=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -376,3 +376,45 @@ def test_same_inputs_give_identical_bytes(classified, tables, tmp_path):
     assert any(p.suffix == ".xlsx" for p in files_one)
     for rel in files_one:
         assert (one / rel).read_bytes() == (two / rel).read_bytes(), rel
+
+
+# ---------------------------------------------------------------------------- posting PDFs
+
+
+def _pdf_text(path: Path) -> str:
+    import shutil
+    import subprocess
+
+    tool = shutil.which("pdftotext")
+    assert tool, "pdftotext is missing: run bash scripts/test-all (it installs poppler-utils)"
+    return subprocess.run([tool, "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
+
+
+def test_posting_lists_are_pdfs_with_an_embedded_vietnamese_font(classified, tables, tmp_path):
+    from rasoat.pipeline.posting_pdf import find_font
+
+    assert find_font() is not None, "no DejaVu Sans: run bash scripts/test-all (it installs fonts-dejavu-core)"
+    pub_dir = _publish(classified, tables, tmp_path / "pubs")
+    commune_pdf = pub_dir / "commune" / "niem-yet-ho-ngheo.pdf"
+    data = commune_pdf.read_bytes()
+    assert data.startswith(b"%PDF") and b"/FontFile2" in data  # the TrueType font travels inside the file
+    text = unicodedata.normalize("NFC", _pdf_text(commune_pdf))
+    assert "DANH SÁCH NIÊM YẾT CÔNG KHAI HỘ NGHÈO" in text.replace("\n", " ")
+    assert "Trần Văn Bình" in text and "Ấp Hòa Bình" in text and "Trang 1 / 1" in text
+    assert "CHỦ TỊCH" in text and "(Ký, ghi rõ họ tên, đóng dấu)" in text
+    for secret in (ID_POOR_A, PHONE_POOR_A, "089000000222"):  # never an ID number or phone on a posted list
+        assert secret not in text
+    hamlet_pdf = pub_dir / "hamlets" / "A02" / "niem-yet-ho-ngheo.pdf"
+    assert "Trần Văn Bình" in _pdf_text(hamlet_pdf) and "Vĩnh Lợi" not in _pdf_text(hamlet_pdf)
+    assert (pub_dir / "hamlets" / "A01" / "niem-yet-ho-can-ngheo.pdf").is_file()
+    listed = {f["path"] for f in json.loads((pub_dir / "manifest.json").read_text(encoding="utf-8"))["files"]}
+    assert "commune/niem-yet-ho-ngheo.pdf" in listed
+
+
+def test_without_a_vietnamese_font_no_pdf_is_written(classified, tables, tmp_path, monkeypatch):
+    from rasoat.pipeline import posting_pdf
+
+    monkeypatch.setattr(posting_pdf, "find_font", lambda: None)
+    pub_dir = _publish(classified, tables, tmp_path / "pubs")
+    assert not list(pub_dir.rglob("*.pdf"))
+    assert (pub_dir / "commune" / "niem-yet-ho-ngheo.csv").is_file()
