@@ -42,7 +42,7 @@ ROLES = (COMMUNE_OFFICER, HAMLET_HEAD, VIEWER)
 ROLE_LABELS = {COMMUNE_OFFICER: "Cán bộ xã", HAMLET_HEAD: "Trưởng ấp", VIEWER: "Người xem"}
 
 # Commune-wide tables with counts and rates only: no name, no ID, no household code.
-AGGREGATE_FILES = frozenset({"ty-le-theo-ap.csv", "thieu-hut-theo-chi-so.csv", "tien-do-muc-tieu.csv"})
+AGGREGATE_FILES = frozenset({"ty-le-theo-ap.csv", "thieu-hut-theo-chi-so.csv", "tien-do-muc-tieu.csv", "bien-dong-theo-ap.csv"})
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _ENCODED = re.compile(rb"%(2e|2f|5c|00|25)", re.IGNORECASE)

@@ -51,7 +51,8 @@ PRE_COOKIE = "rasoat_csrf"  # double-submit token for the sign-in form (no sessi
 MAX_SESSION_SECONDS = 24 * 3600
 _TOUCH_EVERY = 30.0
 _MEDIA = {".csv": "text/csv; charset=utf-8", ".html": "text/html; charset=utf-8",
-          ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", ".json": "application/json"}
+          ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", ".pdf": "application/pdf",
+          ".json": "application/json"}
 _PAGE_CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; "
              "base-uri 'none'")
 _REPORT_CSP = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -382,9 +383,9 @@ async def dashboard(request: Request, portal: Portal, session: Session) -> Respo
         rates = pubs.hamlet_rates(info.path)
         targets = pubs.target_progress(info.path)
         has_changes = pubs.changes_csv(info.path) is not None
-        return rates, targets, (pubs.movements(info.path) if has_changes else None)
+        return rates, targets, (pubs.movements(info.path) if has_changes else None), pubs.movement_table(info.path)
 
-    rates, targets, moves = await run_in_threadpool(gather)
+    rates, targets, moves, movement_table = await run_in_threadpool(gather)
     hamlet_rows = [r for r in rates if r["code"]]
     commune_row = next((r for r in rates if not r["code"]), None)
     rate_chart = charts.grouped_bars(
@@ -395,7 +396,7 @@ async def dashboard(request: Request, portal: Portal, session: Session) -> Respo
     target_chart = charts.target_bars("Tiến độ so với mục tiêu", [t for t in targets if t["result"] is not None]) if targets else None
     return portal.render(request, "dashboard.html", {"info": info, "rates": hamlet_rows, "commune_row": commune_row,
                                                      "rate_chart": rate_chart, "targets": targets, "target_chart": target_chart,
-                                                     "movements": moves})
+                                                     "movements": moves, "movement_table": movement_table})
 
 
 # --- corrections and reruns -----------------------------------------------------------------

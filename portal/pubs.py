@@ -17,7 +17,7 @@ from rasoat.pipeline.publish import current_publication
 from rasoat.portal import access
 
 __all__ = ["PublicationInfo", "list_publications", "publication_info", "publication_files", "read_csv", "number",
-           "hamlet_rates", "target_progress", "movements", "changes_csv", "current_id"]
+           "hamlet_rates", "target_progress", "movements", "movement_table", "changes_csv", "current_id"]
 
 
 @dataclass(frozen=True)
@@ -177,3 +177,15 @@ def movements(publication: Path) -> list[tuple[str, str, int]]:
         return []
     counts = Counter((r[i_before] or "—", r[i_now] or "—") for r in rows if len(r) > max(i_before, i_now))
     return sorted(((a, b, n) for (a, b), n in counts.items()), key=lambda t: (-t[2], t[0], t[1]))
+
+
+def movement_table(publication: Path) -> tuple[list[str], list[list[str]]] | None:
+    """The movements table by hamlet (``commune/bien-dong*.csv``: counts only), when the publication has one."""
+    commune = publication / "commune"
+    if not commune.is_dir():
+        return None
+    for name in sorted(p.name for p in commune.iterdir() if p.name.startswith("bien-dong") and p.name.endswith(".csv")):
+        path = access.resolve_file(publication, f"commune/{name}")
+        if path is not None:
+            return read_csv(path, limit=500)
+    return None
