@@ -443,6 +443,24 @@ class _Sheet:
     title: str  # the list's title, with the year
     place: str  # "Xã Vĩnh Phong, Tỉnh An Giang" or "Ấp ..., Xã ..., Tỉnh ..."
     table: pd.DataFrame
+    chart: "ChartSpec | None" = None
+
+
+@dataclass(frozen=True)
+class ChartSpec:
+    """A chart drawn beside a table of the indicator workbook, from the table's own cells.
+
+    `columns` are plotted as bars over the `category` column; `line` (optional) as a line, e.g.
+    the plan's target for the year. Rows whose category is in `skip` (a commune total) are left
+    out of the chart, not the table.
+    """
+
+    title: str
+    category: str
+    columns: tuple[str, ...]
+    line: str | None = None
+    skip: tuple[str, ...] = ()
+    horizontal: bool = False
 
 
 def _display_len(value: Any, money: bool) -> int:
@@ -460,6 +478,34 @@ def _merged(ws, row: int, first_col: int, last_col: int, text: str, fmt) -> None
     if last_col > first_col:
         ws.merge_range(row, first_col, row, last_col, "", fmt)
     ws.write_string(row, first_col, neutralise(text), fmt)
+
+
+def _add_chart(wb, ws, sheet: _Sheet, header_row: int, ncols: int) -> None:
+    spec, table = sheet.chart, sheet.table
+    columns = list(table.columns)
+    missing = [c for c in (spec.category, *spec.columns, *([spec.line] if spec.line else [])) if c not in columns]
+    if missing or table.empty:
+        raise ValueError(f"chart {spec.title!r}: columns {missing} not in the table" if missing else "")
+    keep = [i for i, v in enumerate(table[spec.category].tolist()) if _text_or_empty(v) not in spec.skip]
+    if not keep:
+        return
+    first, last = header_row + 1 + keep[0], header_row + 1 + keep[-1]  # the kept rows are contiguous (totals come last)
+    category = columns.index(spec.category)
+    chart = wb.add_chart({"type": "bar" if spec.horizontal else "column"})
+    for name in spec.columns:
+        c = columns.index(name)
+        chart.add_series({"name": [ws.name, header_row, c], "categories": [ws.name, first, category, last, category],
+                          "values": [ws.name, first, c, last, c], "gap": 60})
+    if spec.line:
+        c = columns.index(spec.line)
+        line = wb.add_chart({"type": "line"})
+        line.add_series({"name": [ws.name, header_row, c], "categories": [ws.name, first, category, last, category],
+                         "values": [ws.name, first, c, last, c], "line": {"color": "#C00000", "width": 2.25}})
+        chart.combine(line)
+    chart.set_title({"name": spec.title, "name_font": {"size": 11}})
+    chart.set_legend({"position": "bottom"})
+    chart.set_size({"width": 760, "height": 420})
+    ws.insert_chart(header_row, ncols + 1, chart)
 
 
 def write_xlsx(path: Path, sheets: list[_Sheet], heading: PublicationHeading) -> None:
@@ -557,6 +603,8 @@ def write_xlsx(path: Path, sheets: list[_Sheet], heading: PublicationHeading) ->
                     else:
                         ws.write_string(r, c, value, f_wrap if c in wrap_cols else f_text)
             row = header_row + 1 + len(table)
+            if sheet.chart is not None:
+                _add_chart(wb, ws, sheet, header_row, len(columns))
 
             final = [min(max(widths[c], 4) + 2, 60 if c in wrap_cols else 45) for c in range(ncols)]
             for c, width in enumerate(final):
@@ -670,7 +718,8 @@ def _hamlets_of(classified: pd.DataFrame, hamlets: Mapping[str, str] | None) -> 
 
 def _write_all(root: Path, classified: pd.DataFrame, tables: Mapping[str, pd.DataFrame],
                heading: PublicationHeading, manifest: Mapping[str, Any], publication_id: str,
-               hamlets: Mapping[str, str] | None, extra: Mapping[str, bytes] | None = None) -> None:
+               hamlets: Mapping[str, str] | None, extra: Mapping[str, bytes] | None = None,
+               charts: Mapping[str, ChartSpec] | None = None) -> None:
     commune = root / "commune"
     commune.mkdir()
     lists = all_lists(classified)
@@ -686,7 +735,7 @@ def _write_all(root: Path, classified: pd.DataFrame, tables: Mapping[str, pd.Dat
         table = tables[name]
         write_csv(commune / f"{csv_name}.csv", table)
         title = f"{unicodedata.normalize('NFC', str(name)).upper()} NĂM {heading.reference_year}"
-        sheets.append(_Sheet(name=sheet_name, title=title, place=_place(heading), table=table))
+        sheets.append(_Sheet(name=sheet_name, title=title, place=_place(heading), table=table, chart=(charts or {}).get(name)))
     if sheets:
         write_xlsx(commune / "bang-chi-so.xlsx", sheets, heading)
 
@@ -790,6 +839,7 @@ def publish(
     *,
     hamlets: Mapping[str, str] | None = None,
     files: Mapping[str, bytes] | None = None,
+    charts: Mapping[str, ChartSpec] | None = None,
 ) -> Path:
     """Write the publication atomically and make it current; return its folder.
 
@@ -820,7 +870,7 @@ def publish(
     incoming = publications_dir / f".incoming-{publication_id}-{secrets.token_hex(6)}"
     incoming.mkdir()
     try:
-        _write_all(incoming, classified, tables, heading, manifest, publication_id, hamlets, extra)
+        _write_all(incoming, classified, tables, heading, manifest, publication_id, hamlets, extra, charts or {})
         if final.exists() or final.is_symlink():  # someone else published this id meanwhile
             raise FileExistsError(f"publication {publication_id!r} already exists at {final}")
         os.rename(incoming, final)

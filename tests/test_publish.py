@@ -418,3 +418,26 @@ def test_without_a_vietnamese_font_no_pdf_is_written(classified, tables, tmp_pat
     pub_dir = _publish(classified, tables, tmp_path / "pubs")
     assert not list(pub_dir.rglob("*.pdf"))
     assert (pub_dir / "commune" / "niem-yet-ho-ngheo.csv").is_file()
+
+
+def test_indicator_workbook_draws_charts_from_its_own_cells(classified, tables, tmp_path):
+    from rasoat.pipeline.publish import ChartSpec
+
+    tables = {**tables, "Tỷ lệ theo ấp": tables["Tỷ lệ theo ấp"].assign(**{"Chỉ tiêu (%)": [0.68, 0.68]})}
+    charts = {"Tỷ lệ theo ấp": ChartSpec("Tỷ lệ hộ nghèo theo ấp so với chỉ tiêu", "Ấp", ("Tỷ lệ hộ nghèo (%)",), line="Chỉ tiêu (%)"),
+              "Thiếu hụt theo chỉ số": ChartSpec("Số hộ thiếu hụt", "Chỉ số", ("Số hộ thiếu hụt",), horizontal=True)}
+    pub_dir = _publish(classified, tables, tmp_path / "a", charts=charts)
+    book = pub_dir / "commune" / "bang-chi-so.xlsx"
+    import zipfile
+
+    with zipfile.ZipFile(book) as z:
+        drawn = sorted(n for n in z.namelist() if n.startswith("xl/charts/chart"))
+        chart_xml = z.read(drawn[0]).decode("utf-8")
+    assert len(drawn) == 2
+    assert "Tỷ lệ hộ nghèo theo ấp so với chỉ tiêu" in chart_xml and "<c:lineChart>" in chart_xml
+    # charts keep the workbook byte-identical for the same inputs
+    again = _publish(classified, tables, tmp_path / "b", charts=charts)
+    assert (again / "commune" / "bang-chi-so.xlsx").read_bytes() == book.read_bytes()
+    with pytest.raises(ValueError, match="not in the table"):
+        _publish(classified, tables, tmp_path / "c", charts={"Tỷ lệ theo ấp": ChartSpec("x", "Ấp", ("Không có",))})
+    assert current_publication(tmp_path / "c") is None
