@@ -21,6 +21,10 @@ from prefect.cache_policies import NO_CACHE
 import rasoat
 from rasoat.forms import Questionnaire, build
 from rasoat.pipeline import aggregate, checks, classify, corrections, quality, tidy
+from rasoat.pipeline import facts as facts_mod
+from rasoat.pipeline import history as history_mod
+from rasoat.pipeline import movements as movements_mod
+from rasoat.pipeline import points as points_mod
 from rasoat.pipeline.publish import PublicationHeading, csv_bytes, current_publication, publish
 from rasoat.pipeline.rawstore import RawStore, current_versions, default_store_url, redacted_url
 from rasoat.pipeline.sources.folder import read_export_folder
@@ -50,6 +54,11 @@ class DataFolder:
         """Officers' corrections: corrections.csv or corrections.xlsx (see `rasoat.pipeline.corrections`)."""
         return self.root / "corrections"
 
+    @property
+    def history(self) -> Path:
+        """Imported official lists of earlier years (`rasoat import-list`; see `rasoat.pipeline.history`)."""
+        return self.root / "history"
+
 
 @dataclass(frozen=True)
 class ReviewResult:
@@ -67,6 +76,7 @@ class ReviewResult:
     corrections_applied: int = 0
     corrections_not_applied: int = 0
     class_changes: pd.DataFrame | None = None  # households whose class changed since the previous publication
+    movements: pd.DataFrame | None = None  # per household: start-of-year class, this year's class, the movement
 
 
 def questionnaire_for(settings: Settings, reference_year: int | None = None) -> Questionnaire:
@@ -148,9 +158,21 @@ def clean_task(url: str, settings: Settings, questionnaire: Questionnaire, sourc
     return checks.CheckedTables(checked.households, checked.members, excluded, issues), inputs, CleanReport(audit, tidy_tables.households)
 
 
+def load_clean_tables(settings: Settings, data_dir: Path, reference_year: int | None = None) -> checks.CheckedTables:
+    """The stored households, tidied, corrected and checked, without Prefect (for `rasoat compare`).
+
+    Reads only the raw store and the corrections; never the inbox or the network.
+    """
+    folder = DataFolder(Path(data_dir))
+    questionnaire = questionnaire_for(settings, reference_year)
+    checked, _, _ = clean_task.fn(store_url(settings, folder), settings, questionnaire, [], folder.corrections)
+    return checked
+
+
 @task(name="report", cache_policy=NO_CACHE)
 def report_task(classified: pd.DataFrame, checked: checks.CheckedTables, report: CleanReport, settings: Settings,
-                questionnaire: Questionnaire, folder: DataFolder, published_on: date) -> tuple[dict, dict, pd.DataFrame]:
+                questionnaire: Questionnaire, folder: DataFolder, published_on: date, reference_year: int | None = None,
+                movements: pd.DataFrame | None = None) -> tuple[dict, dict, pd.DataFrame]:
     """The quality report, the corrections' audit, the households record and the diff with the last publication.
 
     Returns (extra tables for the workbook, extra files by relative path, the class changes).
@@ -164,11 +186,82 @@ def report_task(classified: pd.DataFrame, checked: checks.CheckedTables, report:
     files = quality.report_files(checked.issues, report.households, checked.excluded, questionnaire, hamlet_names=hamlet_names,
                                  commune_name=settings.commune.name, published_on=published_on)
     files["commune/households.csv"] = csv_bytes(record)
+    if reference_year is not None:
+        ruleset = settings.ruleset_for(reference_year)
+        if f"fact_{ruleset.indicators[0].id}" in classified:
+            files["commune/chi-tiet-chi-so.csv"] = csv_bytes(facts_detail(classified, ruleset))
+        if movements is not None:
+            heading = publication_heading(settings, ruleset, reference_year, classified, published_on)
+            files.update(movement_files(movements, classified, heading))
+            files["commune/bien-dong/movements.csv"] = csv_bytes(movements)
     tables = {"Sửa lỗi đã ghi nhận": corrections.audit_table(report.corrections),
               "Thay đổi so với lần trước": corrections.class_changes_table(changes)}
     stage_log.info("report:done files=%d class_changes=%d previous=%s", len(files), len(changes),
                    previous_folder.name if previous_folder else "none")
     return tables, files, changes
+
+
+def fact_labels() -> facts_mod.Labels:
+    from rasoat.forms import load_questionnaire
+
+    return facts_mod.labels_from_questionnaire(load_questionnaire())
+
+
+def with_facts_and_points(classified: pd.DataFrame, members: pd.DataFrame, settings: Settings, ruleset) -> pd.DataFrame:
+    """The facts per indicator (fact_<ID>, deprivation_facts) and, with a points table, both methods."""
+    classified = facts_mod.with_facts(classified, facts_mod.facts_table(classified, members, ruleset, fact_labels()))
+    if settings.points_table is not None:
+        classified = points_mod.classify_by_points(classified, members, ruleset, settings.points_table)
+        if settings.review.classification_method == "points" and points_mod.points_applicable(ruleset, settings.points_table):
+            classified = points_mod.use_points_as_class(classified)
+    return classified
+
+
+@task(name="history", cache_policy=NO_CACHE)
+def movements_task(classified: pd.DataFrame, folder: DataFolder, reference_year: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(history of earlier years, movements per household) from earlier publications and imported official lists."""
+    history = history_mod.load_history(folder.root, reference_year)
+    movements = movements_mod.household_movements(classified, history, reference_year)
+    stage_log.info("history:done years=%s households=%d", ",".join(str(y) for y in sorted(set(history["year"]))) or "none", len(movements))
+    return history, movements
+
+
+def movement_files(movements: pd.DataFrame, classified: pd.DataFrame, heading: PublicationHeading) -> dict[str, bytes]:
+    """The movement lists (thoát nghèo, nghèo phát sinh, tái nghèo, ...): one CSV each and one printable workbook."""
+    import tempfile
+
+    from rasoat.pipeline.publish import _place, _Sheet, write_xlsx
+
+    files, sheets = {}, []
+    for name, (title, moves) in movements_mod.MOVEMENT_LISTS.items():
+        table = movements_mod.movement_list(movements, moves, classified)
+        files[f"commune/bien-dong/{name}.csv"] = csv_bytes(table)
+        sheets.append(_Sheet(name=title.removeprefix("DANH SÁCH ").capitalize()[:31], title=f"{title} NĂM {heading.reference_year}",
+                             place=_place(heading), table=table))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bien-dong.xlsx"
+        write_xlsx(path, sheets, heading)
+        files["commune/bien-dong/bien-dong.xlsx"] = path.read_bytes()
+    return files
+
+
+def facts_detail(classified: pd.DataFrame, ruleset) -> pd.DataFrame:
+    """Per household and indicator: deprived or not and the facts (published as commune/chi-tiet-chi-so.csv)."""
+    parts = [pd.DataFrame({"submission_id": classified["submission_id"], "household_id": classified["household_id"],
+                           "hamlet": classified["hamlet"], "indicator": ind.id, "name": ind.name,
+                           "deprived": classified[f"deprived_{ind.id}"].astype(bool), "fact": classified[f"fact_{ind.id}"],
+                           "confidence": ind.confidence, "provisional": bool(ind.provisional or ruleset.provisional)})
+             for ind in ruleset.indicators]
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=facts_mod.FACT_COLUMNS)
+    return facts_mod.facts_detail_table(table.sort_values(["hamlet", "household_id", "submission_id"], kind="mergesort"))
+
+
+def publication_heading(settings: Settings, ruleset, reference_year: int, classified: pd.DataFrame, published_on: date) -> PublicationHeading:
+    return PublicationHeading(
+        authority=settings.commune.authority, commune_name=settings.commune.name, province=settings.commune.province,
+        reference_year=reference_year, rule_set_version=ruleset.label,
+        provisional=bool(ruleset.provisional or classified["provisional"].any()), published_on=published_on,
+    )
 
 
 @task(name="classify", cache_policy=NO_CACHE)
@@ -178,6 +271,7 @@ def classify_task(checked: checks.CheckedTables, settings: Settings, reference_y
     ruleset = settings.ruleset_for(reference_year)
     classify.check_ruleset_expressions(ruleset, checked.households, checked.members)
     classified = classify.classify_households(checked.households, checked.members, ruleset, settings.hamlets)
+    classified = with_facts_and_points(classified, checked.members, settings, ruleset)
     hamlet_names = {h.code: h.name for h in settings.hamlets}
     classified["hamlet_name"] = classified["hamlet"].map(hamlet_names)
     stage_log.info("classify:done households=%d poor=%d near_poor=%d rule_set=%s", len(classified),
@@ -187,10 +281,15 @@ def classify_task(checked: checks.CheckedTables, settings: Settings, reference_y
 
 
 @task(name="aggregate", cache_policy=NO_CACHE)
-def aggregate_task(classified: pd.DataFrame, checked: checks.CheckedTables, settings: Settings, reference_year: int) -> aggregate.IndicatorTables:
+def aggregate_task(classified: pd.DataFrame, checked: checks.CheckedTables, settings: Settings, reference_year: int,
+                   movements: pd.DataFrame | None = None) -> aggregate.IndicatorTables:
     stage_log.info("aggregate:start")
+    ruleset = settings.ruleset_for(reference_year)
     tables = aggregate.build_indicator_tables(classified, checked.members, checked.excluded, checked.issues, settings.hamlets,
-                                              settings.ruleset_for(reference_year), settings.targets, reference_year)
+                                              ruleset, settings.targets, reference_year, reports=settings.reports,
+                                              movements=movements, labels=fact_labels().columns)
+    if settings.points_table is not None and "points_class" in classified:
+        tables.tables["So sánh hai phương pháp"] = points_mod.methods_side_by_side(classified, settings.points_table)
     stage_log.info("aggregate:done tables=%d", len(tables.tables))
     return tables
 
@@ -201,11 +300,7 @@ def publish_task(classified: pd.DataFrame, tables: aggregate.IndicatorTables, se
                  files: dict | None = None) -> Path:
     stage_log.info("publish:start")
     ruleset = settings.ruleset_for(reference_year)
-    heading = PublicationHeading(
-        authority=settings.commune.authority, commune_name=settings.commune.name, province=settings.commune.province,
-        reference_year=reference_year, rule_set_version=ruleset.version,
-        provisional=bool(ruleset.provisional or classified["provisional"].any()), published_on=published_on,
-    )
+    heading = publication_heading(settings, ruleset, reference_year, classified, published_on)
     path = publish(classified, {**tables.tables, **(extra_tables or {})}, heading, manifest, folder.publications,
                    hamlets={h.code: h.name for h in settings.hamlets}, files=files)
     stage_log.info("publish:done publication=%s", path.name)
@@ -226,14 +321,24 @@ def review_flow(data_dir: str, config_dir: str | None = None, reference_year: in
     classified, disagreements = classify_task(checked, settings, year)
     checked = checks.CheckedTables(checked.households, checked.members, checked.excluded,
                                    tidy.concat_issues([checked.issues, disagreements]))
-    tables = aggregate_task(classified, checked, settings, year)
+    history, movements = movements_task(classified, folder, year)
+    tables = aggregate_task(classified, checked, settings, year, movements)
     published_on = datetime.now(timezone.utc).date()
-    extra_tables, files, changes = report_task(classified, checked, clean_report, settings, questionnaire, folder, published_on)
+    extra_tables, files, changes = report_task(classified, checked, clean_report, settings, questionnaire, folder, published_on,
+                                               year, movements)
     audit = clean_report.corrections
     manifest = {
         "commune": settings.commune.name,
         "reference_year": year,
-        "rule_set": {"id": ruleset.id, "version": ruleset.version, "provisional": ruleset.provisional, "file": Path(ruleset.source_file).name},
+        "rule_set": {"id": ruleset.id, "version": ruleset.version, "provisional": ruleset.provisional, "file": Path(ruleset.source_file).name,
+                     "label": ruleset.label,
+                     "override": None if ruleset.override is None else {
+                         "extends": ruleset.extends, "base_version": ruleset.base_version, "authority": ruleset.override.authority,
+                         "decision": ruleset.override.decision, "file": Path(ruleset.source_file).name}},
+        "history": {"years": sorted(int(y) for y in set(history["year"])), "sources": sorted(set(history["source"]))},
+        "points_table": None if settings.points_table is None else {
+            "id": settings.points_table.id, "example": settings.points_table.example,
+            "method_deciding_class": settings.review.classification_method},
         "code_version": rasoat.__version__,
         "form": {"id": questionnaire.form_id, "version": questionnaire.version},
         "inputs": {**inputs, "files_read": pulled["files"], "new_versions": pulled["new_versions"]},
@@ -246,6 +351,7 @@ def review_flow(data_dir: str, config_dir: str | None = None, reference_year: in
             "corrections_applied": int(audit["applied"].sum()),
             "corrections_not_applied": int((~audit["applied"]).sum()),
             "class_changes": len(changes),
+            "movements": {k: int(v) for k, v in movements["movement"].value_counts().sort_index().items()},
         },
         "hamlets_are_example": settings.hamlets_are_example,
         "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -257,5 +363,5 @@ def review_flow(data_dir: str, config_dir: str | None = None, reference_year: in
         households_classified=len(classified), households_excluded=len(checked.excluded), issues=len(checked.issues),
         errors=int((checked.issues["severity"] == tidy.ERROR).sum()), new_versions=pulled["new_versions"],
         source_problems=len(problems), corrections_applied=int(audit["applied"].sum()),
-        corrections_not_applied=int((~audit["applied"]).sum()), class_changes=changes,
+        corrections_not_applied=int((~audit["applied"]).sum()), class_changes=changes, movements=movements,
     )

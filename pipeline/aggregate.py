@@ -103,7 +103,10 @@ def progress_against_targets(classified: pd.DataFrame, members: pd.DataFrame, by
 
 
 def build_indicator_tables(classified: pd.DataFrame, members: pd.DataFrame, excluded: pd.DataFrame, issues: pd.DataFrame,
-                           hamlets: tuple[Hamlet, ...], ruleset: RuleSet, targets: tuple[Target, ...], reference_year: int) -> IndicatorTables:
+                           hamlets: tuple[Hamlet, ...], ruleset: RuleSet, targets: tuple[Target, ...], reference_year: int,
+                           *, reports=None, movements: pd.DataFrame | None = None, labels: dict[str, str] | None = None) -> IndicatorTables:
+    """The published tables. With `reports` (config/reports.yaml), `movements` (pipeline.movements) and
+    `labels` (column -> Vietnamese label) the officers' report sheets of `report_tables` are added."""
     by_hamlet = rates_by_hamlet(classified, hamlets)
     deprivations = deprivations_by_indicator(classified, ruleset)
     progress = progress_against_targets(classified, members, by_hamlet, targets, ruleset, reference_year)
@@ -130,4 +133,228 @@ def build_indicator_tables(classified: pd.DataFrame, members: pd.DataFrame, excl
             "value": "Giá trị", "rule": "Quy tắc", "severity": "Mức độ", "message": "Nội dung",
         }),
     }
-    return IndicatorTables(by_hamlet=by_hamlet, tables=tables)
+    extra = report_tables(classified, members, by_hamlet, progress, hamlets, ruleset, targets, reference_year,
+                          reports=reports, movements=movements, labels=labels)
+    # the report sheets after the three summary sheets, the data-quality sheets last
+    order = ["Tỷ lệ theo ấp", "Thiếu hụt theo chỉ số", "Tiến độ mục tiêu", *extra, "Hộ chờ xử lý", "Kiểm tra dữ liệu"]
+    merged = {**tables, **extra}
+    return IndicatorTables(by_hamlet=by_hamlet, tables={name: merged[name] for name in order})
+
+
+# --------------------------------------------------------------------------------------------
+# The officers' report tables (issue 5): per hamlet and for the commune
+# --------------------------------------------------------------------------------------------
+
+
+def _by_hamlet(values: pd.DataFrame, hamlets: tuple[Hamlet, ...]) -> pd.DataFrame:
+    """Sum the numeric columns of `values` (with a `hamlet` column) per configured hamlet, plus the commune."""
+    codes = [h.code for h in hamlets]
+    sums = values.groupby("hamlet").sum(numeric_only=True).reindex(codes).fillna(0)
+    total = sums.sum().to_frame().T
+    total.index = [""]
+    out = pd.concat([sums, total])
+    out.index.name = "hamlet"
+    out = out.reset_index()
+    names = {h.code: h.name for h in hamlets}
+    out.insert(1, "hamlet_name", out["hamlet"].map(names).fillna(COMMUNE_TOTAL))
+    for c in out.columns[2:]:
+        out[c] = out[c].round(0).astype("int64")
+    return out
+
+
+def _pct(part: pd.Series, whole: pd.Series) -> pd.Series:
+    return (100 * part / whole.where(whole > 0)).round(2)
+
+
+def _is_minority(classified: pd.DataFrame, majority: list[str]) -> pd.Series:
+    eth = classified["ethnicity"] if "ethnicity" in classified else pd.Series(None, index=classified.index)
+    return eth.notna() & ~eth.isin(majority)
+
+
+def ethnic_minority_table(classified: pd.DataFrame, by_hamlet: pd.DataFrame, hamlets: tuple[Hamlet, ...], majority: list[str]) -> pd.DataFrame:
+    dtts = _is_minority(classified, majority)
+    cls = classified["household_class"]
+    t = _by_hamlet(pd.DataFrame({"hamlet": classified["hamlet"], "dtts": dtts.astype(int),
+                                 "dtts_poor": (dtts & cls.eq(POOR)).astype(int), "dtts_near": (dtts & cls.eq(NEAR_POOR)).astype(int),
+                                 "poor": cls.eq(POOR).astype(int), "near": cls.eq(NEAR_POOR).astype(int)}), hamlets)
+    denominator = by_hamlet["denominator"].to_numpy()
+    return pd.DataFrame({
+        "Mã ấp": t["hamlet"], "Tên ấp": t["hamlet_name"], "Số hộ dân cư": denominator, "Hộ DTTS được rà soát": t["dtts"],
+        "Hộ nghèo DTTS": t["dtts_poor"], "Tỷ lệ hộ nghèo DTTS / hộ dân cư (%)": _pct(t["dtts_poor"], pd.Series(denominator)),
+        "Hộ nghèo DTTS / hộ nghèo (%)": _pct(t["dtts_poor"], t["poor"]),
+        "Hộ cận nghèo DTTS": t["dtts_near"], "Hộ cận nghèo DTTS / hộ cận nghèo (%)": _pct(t["dtts_near"], t["near"]),
+    })
+
+
+def deprivations_by_hamlet(classified: pd.DataFrame, ruleset: RuleSet, hamlets: tuple[Hamlet, ...]) -> pd.DataFrame:
+    """Per hamlet and class (poor, near-poor): households deprived in each indicator and the rate."""
+    parts = []
+    for cls, label in ((POOR, "Hộ nghèo"), (NEAR_POOR, "Hộ cận nghèo")):
+        sel = classified["household_class"].eq(cls)
+        values = pd.DataFrame({"hamlet": classified["hamlet"], "households": sel.astype(int)})
+        for ind in ruleset.indicators:
+            values[ind.id] = (sel & classified[f"deprived_{ind.id}"].astype(bool)).astype(int)
+        t = _by_hamlet(values, hamlets)
+        out = pd.DataFrame({"Mã ấp": t["hamlet"], "Tên ấp": t["hamlet_name"], "Nhóm hộ": label, "Số hộ": t["households"]})
+        for ind in ruleset.indicators:
+            flag = " (tạm thời)" if ind.provisional or ruleset.provisional else ""
+            out[f"{ind.id} — {ind.name}{flag}"] = t[ind.id]
+            out[f"{ind.id} (%)"] = _pct(t[ind.id], t["households"])
+        parts.append(out)
+    return pd.concat(parts, ignore_index=True)
+
+
+def _member_matches(members: pd.DataFrame, expression: str, parameters: dict) -> pd.Series:
+    if members.empty:
+        return pd.Series(False, index=members.index)
+    result = members.eval(" ".join(expression.split()), engine="python", local_dict=parameters)
+    result = result if isinstance(result, pd.Series) else pd.Series(result, index=members.index)
+    return result.astype("boolean").fillna(False).astype(bool)
+
+
+def children_table(classified: pd.DataFrame, members: pd.DataFrame, ruleset: RuleSet, hamlets: tuple[Hamlet, ...],
+                   child_age_below: int) -> pd.DataFrame:
+    """Children (under `child_age_below`) of poor and near-poor households matching each member indicator's rule."""
+    member_rules = [i for i in ruleset.indicators if i.kind == "any_member"]
+    klass = dict(zip(classified["submission_id"], classified["household_class"]))
+    hamlet_of = dict(zip(classified["submission_id"], classified["hamlet"]))
+    m = members[members["submission_id"].isin(klass)]
+    child = pd.to_numeric(m["age"], errors="coerce").lt(child_age_below).fillna(False).astype(bool)
+    parts = []
+    for cls, label in ((POOR, "Hộ nghèo"), (NEAR_POOR, "Hộ cận nghèo")):
+        sel = child & m["submission_id"].map(klass).eq(cls)
+        values = pd.DataFrame({"hamlet": m["submission_id"].map(hamlet_of), "children": sel.astype(int)})
+        for ind in member_rules:
+            values[ind.id] = (sel & _member_matches(m, ind.member, ruleset.parameters)).astype(int)
+        t = _by_hamlet(values, hamlets)
+        out = pd.DataFrame({"Mã ấp": t["hamlet"], "Tên ấp": t["hamlet_name"], "Nhóm hộ": label,
+                            f"Trẻ em dưới {child_age_below} tuổi": t["children"]})
+        for ind in member_rules:
+            flag = " (tạm thời)" if ind.provisional or ruleset.provisional else ""
+            out[f"Trẻ em thiếu hụt {ind.id} — {ind.name}{flag}"] = t[ind.id]
+            out[f"{ind.id} (%)"] = _pct(t[ind.id], t["children"])
+        parts.append(out)
+    return pd.concat(parts, ignore_index=True)
+
+
+def poverty_reasons_table(classified: pd.DataFrame, hamlets: tuple[Hamlet, ...], labels: dict[str, str] | None = None) -> pd.DataFrame:
+    columns = [c for c in classified.columns if c.startswith("poverty_reasons__")]
+    poor = classified["household_class"].eq(POOR)
+    values = pd.DataFrame({"hamlet": classified["hamlet"], "poor": poor.astype(int)})
+    for c in columns:
+        values[c] = (poor & classified[c].astype("boolean").fillna(False).astype(bool)).astype(int)
+    t = _by_hamlet(values, hamlets)
+    out = pd.DataFrame({"Mã ấp": t["hamlet"], "Tên ấp": t["hamlet_name"], "Hộ nghèo": t["poor"]})
+    for c in columns:
+        name = (labels or {}).get(c, c.removeprefix("poverty_reasons__"))
+        out[name[:1].upper() + name[1:]] = t[c]
+    return out
+
+
+def policy_groups_table(classified: pd.DataFrame, members: pd.DataFrame, hamlets: tuple[Hamlet, ...], reports) -> pd.DataFrame:
+    able = _member_matches(members, reports.able_to_work_member, reports.parameters)
+    has_able = able.groupby(members["submission_id"]).any()
+    no_able = ~classified["submission_id"].map(has_able).fillna(False).astype(bool)
+    merit = classified["merit_member"].astype("boolean").fillna(False).astype(bool) if "merit_member" in classified else pd.Series(False, index=classified.index)
+    dtts = _is_minority(classified, reports.majority_ethnicities)
+    parts = []
+    for cls, label in ((POOR, "Hộ nghèo"), (NEAR_POOR, "Hộ cận nghèo")):
+        sel = classified["household_class"].eq(cls)
+        t = _by_hamlet(pd.DataFrame({"hamlet": classified["hamlet"], "n": sel.astype(int), "no_able": (sel & no_able).astype(int),
+                                     "merit": (sel & merit).astype(int), "dtts": (sel & dtts).astype(int)}), hamlets)
+        parts.append(pd.DataFrame({
+            "Mã ấp": t["hamlet"], "Tên ấp": t["hamlet_name"], "Nhóm hộ": label, "Số hộ": t["n"],
+            "Không có thành viên có khả năng lao động": t["no_able"], "Có người có công với cách mạng": t["merit"],
+            "Hộ dân tộc thiểu số": t["dtts"],
+        }))
+    return pd.concat(parts, ignore_index=True)
+
+
+def health_insurance_table(classified: pd.DataFrame, members: pd.DataFrame, hamlets: tuple[Hamlet, ...]) -> pd.DataFrame:
+    klass = dict(zip(classified["submission_id"], classified["household_class"]))
+    hamlet_of = dict(zip(classified["submission_id"], classified["hamlet"]))
+    m = members[members["submission_id"].isin(klass)]
+    cls = m["submission_id"].map(klass)
+    insured = m["health_insurance"].astype("boolean").fillna(False).astype(bool)
+    t = _by_hamlet(pd.DataFrame({"hamlet": m["submission_id"].map(hamlet_of), "poor": cls.eq(POOR).astype(int),
+                                 "poor_ins": (cls.eq(POOR) & insured).astype(int), "near": cls.eq(NEAR_POOR).astype(int),
+                                 "near_ins": (cls.eq(NEAR_POOR) & insured).astype(int)}), hamlets)
+    return pd.DataFrame({
+        "Mã ấp": t["hamlet"], "Tên ấp": t["hamlet_name"], "Nhân khẩu hộ nghèo": t["poor"], "Có thẻ BHYT (nghèo)": t["poor_ins"],
+        "Tỷ lệ có thẻ BHYT, hộ nghèo (%)": _pct(t["poor_ins"], t["poor"]), "Nhân khẩu hộ cận nghèo": t["near"],
+        "Có thẻ BHYT (cận nghèo)": t["near_ins"], "Tỷ lệ có thẻ BHYT, hộ cận nghèo (%)": _pct(t["near_ins"], t["near"]),
+        "Tỷ lệ chung (%)": _pct(t["poor_ins"] + t["near_ins"], t["poor"] + t["near"]),
+    })
+
+
+def water_electricity_table(classified: pd.DataFrame, ruleset: RuleSet, hamlets: tuple[Hamlet, ...], safe_electricity: list[str]) -> pd.DataFrame:
+    safe = classified["water_source"].isin(ruleset.parameters.get("safe_water_sources", []))
+    grid = classified["electricity"].isin(safe_electricity)
+    people = pd.to_numeric(classified["members"], errors="coerce").fillna(0)
+    t = _by_hamlet(pd.DataFrame({"hamlet": classified["hamlet"], "n": 1, "water": safe.astype(int), "people": people,
+                                 "water_people": people.where(safe, 0), "grid": grid.astype(int)}), hamlets)
+    return pd.DataFrame({
+        "Mã ấp": t["hamlet"], "Tên ấp": t["hamlet_name"], "Số hộ rà soát": t["n"], "Hộ dùng nước sạch": t["water"],
+        "Tỷ lệ hộ dùng nước sạch (%)": _pct(t["water"], t["n"]), "Nhân khẩu": t["people"],
+        "Tỷ lệ dân số dùng nước sạch (%)": _pct(t["water_people"], t["people"]),
+        "Hộ dùng điện lưới quốc gia an toàn": t["grid"], "Tỷ lệ hộ dùng điện an toàn (%)": _pct(t["grid"], t["n"]),
+    })
+
+
+def target_paths(progress: pd.DataFrame, targets: tuple[Target, ...], reference_year: int) -> pd.DataFrame:
+    """Every year of each target's path, the measured value in the reference year and whether it is on the path."""
+    measured = dict(zip(progress["target"], progress["measured"]))
+    rows = []
+    for t in targets:
+        years = {}
+        if t.baseline and "year" in t.baseline:
+            years[int(t.baseline["year"])] = (t.baseline.get("value"), "mốc xuất phát")
+        for year, goal in sorted((t.path or {}).items()):
+            years[int(year)] = (goal, "lộ trình")
+        if not years and t.value is not None:
+            years[reference_year] = (t.value, "chỉ tiêu")
+        if reference_year not in years and t.for_year(reference_year) is not None:
+            years[reference_year] = (t.for_year(reference_year), "chỉ tiêu")
+        for year, (goal, kind) in sorted(years.items()):
+            value = measured.get(t.id) if year == reference_year else None
+            on = None if value is None or goal is None else (value <= goal if t.direction == "at_most" else value >= goal)
+            rows.append({"Mã mục tiêu": t.id, "Mục tiêu": t.name, "Năm": year, "Loại": kind,
+                         "Chỉ tiêu": goal, "Hướng": {"at_most": "không quá", "at_least": "ít nhất"}[t.direction],
+                         "Kết quả rà soát": value,
+                         "Đúng lộ trình": {True: "Đúng lộ trình", False: "Chưa đạt lộ trình", None: ""}[on],
+                         "Năm danh sách": "◀ năm này" if year == reference_year else ""})
+    return pd.DataFrame(rows)
+
+
+def report_tables(classified: pd.DataFrame, members: pd.DataFrame, by_hamlet: pd.DataFrame, progress: pd.DataFrame,
+                  hamlets: tuple[Hamlet, ...], ruleset: RuleSet, targets: tuple[Target, ...], reference_year: int,
+                  reports=None, movements: pd.DataFrame | None = None, labels: dict[str, str] | None = None) -> dict[str, pd.DataFrame]:
+    """The officers' report sheets beyond the rates: movements, DTTS, deprivations per hamlet, children,
+    reasons, policy groups, BHYT, water and electricity, the targets' paths, the Alkire–Foster index."""
+    from rasoat.pipeline import index as af
+    from rasoat.pipeline.movements import MOVEMENT_TABLE_HEADERS, movement_counts
+
+    tables: dict[str, pd.DataFrame] = {}
+    names = {h.code: h.name for h in hamlets}
+    if movements is not None:
+        counts = movement_counts(movements, [h.code for h in hamlets])
+        counts.insert(1, "hamlet_name", counts["hamlet"].map(names).fillna(COMMUNE_TOTAL))
+        start = movements["start_year"].dropna()
+        title = f"Biến động (đầu kỳ: danh sách {int(start.iloc[0])})" if len(start) else "Biến động (chưa có danh sách năm trước)"
+        tables["Biến động theo ấp"] = counts.rename(columns=MOVEMENT_TABLE_HEADERS).assign(**{"Ghi chú": title})
+    majority = reports.majority_ethnicities if reports is not None else ["kinh"]
+    tables["Hộ DTTS theo ấp"] = ethnic_minority_table(classified, by_hamlet, hamlets, majority)
+    tables["Thiếu hụt theo ấp"] = deprivations_by_hamlet(classified, ruleset, hamlets)
+    if reports is not None:
+        tables["Thiếu hụt của trẻ em"] = children_table(classified, members, ruleset, hamlets, reports.child_age_below)
+    tables["Nguyên nhân nghèo"] = poverty_reasons_table(classified, hamlets, labels)
+    if reports is not None:
+        tables["Nhóm chính sách"] = policy_groups_table(classified, members, hamlets, reports)
+    tables["BHYT hộ nghèo, cận nghèo"] = health_insurance_table(classified, members, hamlets)
+    safe_electricity = reports.safe_electricity if reports is not None else ["grid_safe"]
+    tables["Nước sạch và điện"] = water_electricity_table(classified, ruleset, hamlets, safe_electricity)
+    tables["Lộ trình mục tiêu"] = target_paths(progress, targets, reference_year)
+    if reports is not None:
+        index = af.alkire_foster(classified, ruleset, reports.alkire_foster, [h.code for h in hamlets])
+        tables["Chỉ số MPI (Alkire-Foster)"] = af.index_table(index, ruleset, reports.alkire_foster, names)
+    return tables

@@ -78,11 +78,19 @@ def _reason(row: pd.Series, ruleset: RuleSet, names: dict[str, str]) -> str:
     return text
 
 
-def classify_households(households: pd.DataFrame, members: pd.DataFrame, ruleset: RuleSet, hamlets: tuple[Hamlet, ...]) -> pd.DataFrame:
-    """One row per household: income, each indicator, the count, the class and the reason."""
+def classify_households(households: pd.DataFrame, members: pd.DataFrame, ruleset: RuleSet, hamlets: tuple[Hamlet, ...],
+                        area_column: str | None = None) -> pd.DataFrame:
+    """One row per household: income, each indicator, the count, the class and the reason.
+
+    The area type (which income line) is the hamlet's from config; `area_column` names a column
+    whose non-empty values take precedence (tables given by hand, see docs/data-contract.md).
+    """
     out = households.copy()
     area = {h.code: h.area_type for h in hamlets}
     out["area_type"] = out["hamlet"].map(area).fillna("rural")
+    if area_column and area_column in out:
+        given = out[area_column].where(out[area_column].isin(["rural", "urban"]))
+        out["area_type"] = given.fillna(out["area_type"])
     net_year = out["income_sources_year"].fillna(0) - out["production_costs"].fillna(0)
     out["income_per_capita_month"] = (net_year / 12 / out["members"].where(out["members"] > 0)).round().fillna(0).astype("int64")
 

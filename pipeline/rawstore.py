@@ -57,7 +57,10 @@ VERSION_COLUMNS = [
     "checksum",
     "source",
     "stored_at",
+    "deleted_at",  # when the server deleted the submission (latest deletion event), else None
 ]
+_STORED_COLUMNS = VERSION_COLUMNS[:-1]
+DELETIONS_TABLE = "raw_submission_deletions"
 
 _metadata = sa.MetaData()
 _table = sa.Table(
@@ -85,6 +88,19 @@ _table = sa.Table(
     sa.UniqueConstraint("submission_id", "checksum", name="uq_raw_submission_versions_version"),
     sa.Index("ix_raw_submission_versions_form_id", "form_id"),
     sa.Index("ix_raw_submission_versions_instance_id", "instance_id"),
+)
+# Deletions on the server, as events: a row with deleted_at set says "deleted then", one with
+# deleted_at None says "restored". The latest event (highest event_id) of a submission counts.
+# Stored versions are never removed: a deleted submission only leaves processing.
+_deletions = sa.Table(
+    DELETIONS_TABLE,
+    _metadata,
+    sa.Column("event_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("submission_id", sa.Text, nullable=False),
+    sa.Column("deleted_at", sa.Text, nullable=True),
+    sa.Column("recorded_at", sa.Text, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Index("ix_raw_submission_deletions_submission_id", "submission_id"),
 )
 
 
@@ -227,6 +243,39 @@ class RawStore:
             received=received, new_versions=new_versions, unchanged=received - new_versions
         )
 
+    def record_deletions(self, events: Iterable[tuple[str, str | None]], source: str) -> int:
+        """Record (submission_id, deleted_at or None for "restored") events that change the state.
+
+        Only events that differ from a submission's current deletion state are written, so
+        recording the same deletions twice stores nothing. Returns the number of events written.
+        """
+        wanted = {sid: when for sid, when in events if sid}
+        if not wanted:
+            return 0
+        current = self.deletions()
+        rows = []
+        recorded_at = _now_utc()
+        for sid in sorted(wanted):
+            when = wanted[sid]
+            was = current.get(sid)
+            if (when is None and was is None) or (when is not None and was is not None):
+                continue  # no change: still live, or already recorded as deleted
+            rows.append({"submission_id": sid, "deleted_at": when, "recorded_at": recorded_at, "source": source})
+        if rows:
+            with self._engine.begin() as conn:
+                conn.execute(_deletions.insert(), rows)
+        return len(rows)
+
+    def deletions(self) -> dict[str, str]:
+        """{submission_id: deleted_at} of the submissions deleted on the server (restored ones left out)."""
+        t = _deletions
+        with self._engine.connect() as conn:
+            events = conn.execute(sa.select(t.c.submission_id, t.c.deleted_at).order_by(t.c.event_id)).all()
+        state: dict[str, str | None] = {}
+        for sid, when in events:
+            state[sid] = when
+        return {sid: when for sid, when in state.items() if when is not None}
+
     def _insert_rows(self, rows: list[dict]) -> int:
         inserted = 0
         with self._engine.begin() as conn:
@@ -272,11 +321,12 @@ class RawStore:
         `store_id` is int64; every other column holds Python `str` (or `None` for
         `updated_at` / `review_state`), exactly as stored.
         """
-        stmt = sa.select(*[_table.c[name] for name in VERSION_COLUMNS]).order_by(
+        stmt = sa.select(*[_table.c[name] for name in _STORED_COLUMNS]).order_by(
             _table.c.store_id
         )
+        deleted = self.deletions()
         with self._engine.connect() as conn:
-            records = [tuple(r) for r in conn.execute(stmt)]
+            records = [(*r, deleted.get(r[1])) for r in conn.execute(stmt)]
         columns = list(zip(*records)) if records else [()] * len(VERSION_COLUMNS)
         data = {
             name: pd.Series(list(values), dtype="int64" if name == "store_id" else object)
@@ -362,12 +412,17 @@ def current_versions(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Pick each submission's newest version; split off those whose review state is not processed.
 
+    Submissions deleted on the server (`deleted_at` set) leave processing: they appear in
+    neither result, though every version stays in the store.
+
     Newest = latest `updated_at`, falling back to `submitted_at` when there is none (ISO 8601,
     compared as instants; unparseable times count as oldest), ties broken by the higher store_id.
     A review state of None counts as "received". Returns (current, excluded); `excluded` has the
     extra column `reason`. Older versions appear in neither. The input is not modified.
     """
     columns = list(versions.columns)
+    if "deleted_at" in versions.columns and versions["deleted_at"].notna().any():
+        versions = versions[versions["deleted_at"].isna().to_numpy()]
     if versions.empty:
         return versions.iloc[0:0].copy(), versions.iloc[0:0].assign(reason=pd.Series(dtype=object))
 

@@ -29,7 +29,7 @@ import pandas as pd
 
 from rasoat.forms import Field, Questionnaire
 from rasoat.pipeline.schemas import field_rules
-from rasoat.pipeline.sources import CENTRAL_CSV, CENTRAL_ODATA
+from rasoat.pipeline.sources import CENTRAL_CSV, CENTRAL_ODATA, KOBO_JSON
 
 ISSUE_COLUMNS = [
     "submission_id", "household_id", "hamlet", "enumerator", "field", "member", "value", "rule", "severity", "message",
@@ -190,6 +190,27 @@ def read_payload(payload_format: str, payload: Any, questionnaire: Questionnaire
         rows = repeats.get(repeat) if isinstance(repeats, dict) else None
         repeat_present = isinstance(repeats, dict) and repeat in repeats
         present = lambda group: any(k == group or str(k).startswith(group + "-") for k in root)  # noqa: E731
+    elif payload_format == KOBO_JSON:  # KoboToolbox: flat "group/field" keys; a repeat is a list of such records
+        root = data
+        repeat_key = next((k for k in data if k == repeat or str(k).endswith("/" + repeat)), repeat)
+        rows = data.get(repeat_key)
+        repeat_present = repeat_key in data
+        tails: dict[int, dict] = {}
+
+        def get(record: dict, f: Field) -> Any:
+            prefix = repeat_key + "/" if record is not root else ""
+            path = "/".join((*f.groups, f.name))
+            value = record.get(prefix + path, record.get(path))
+            if value is None:  # a group path Kobo wrote differently: match the field name at the end
+                if id(record) not in tails:
+                    tails[id(record)] = {str(k).rsplit("/", 1)[-1]: v for k, v in record.items() if "/" in str(k)}
+                value = tails[id(record)].get(f.name)
+            if f.type == "geopoint" and isinstance(value, str):
+                parts = value.split()
+                return (parts[0], parts[1]) if len(parts) >= 2 else value
+            return value
+
+        present = lambda group: any(k == group or str(k).startswith(group + "/") for k in root)  # noqa: E731
     else:
         raise ValueError(f"unknown payload format {payload_format!r}")
 

@@ -381,5 +381,16 @@ def serve(
                 server_header=False)
 
 
+# --- checking the rules, official lists, two rule sets side by side (issue 5; rasoat/commands.py) ---
+from rasoat.commands import register as _register_issue5_commands  # noqa: E402
+
+_register_issue5_commands(app)
+
+# --- field servers: forms deploy, enumerators, sync, simulate (issue 8; rasoat/server_commands.py) ---
+from rasoat.server_commands import register as _register_server_commands  # noqa: E402
+
+_register_server_commands(app, forms_app)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 # Payload formats, exactly as a server hands them out.
 CENTRAL_ODATA = "central-odata"  # one object of an OData `value` array, repeats nested ($expand=*)
 CENTRAL_CSV = "central-csv"  # {"row": {header: text}, "repeats": {name: [{header: text}, ...]}}
+KOBO_JSON = "kobo-json"  # one record of KPI v2 `/data/` results: flat "group/field" keys, repeats as arrays
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,7 @@ class RawSubmission:
     submitted_at: str  # ISO 8601, when the server first received it
     updated_at: str | None  # ISO 8601, last edit or review on the server; None if never
     review_state: str | None  # Central: None (received), edited, hasIssues, approved, rejected
-    payload_format: str  # CENTRAL_ODATA or CENTRAL_CSV
+    payload_format: str  # CENTRAL_ODATA, CENTRAL_CSV or KOBO_JSON
     payload: str  # the record as received, as JSON text
     source: str  # where it was read from, e.g. the export file's name
 

@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 
 from . import CENTRAL_CSV, CENTRAL_ODATA, RawSubmission, SourceProblem
 
-__all__ = ["FolderRead", "read_export_folder", "DEFAULT_FORM_ID"]
+__all__ = ["FolderRead", "read_export_folder", "odata_element", "DEFAULT_FORM_ID"]
 
 DEFAULT_FORM_ID = "rasoat_household"
 MAX_MEMBER_BYTES = 2 * 1024**3  # a zip member larger than this, uncompressed, is refused
@@ -304,48 +304,55 @@ def _read_odata(path: Path, default_form_id: str, problems: list[SourceProblem])
     submissions: list[RawSubmission] = []
     seen: dict[str, int] = {}
     for index, element in enumerate(page["value"], start=1):
-        record = f"element {index}"
-        if not isinstance(element, dict):
-            problems.append(SourceProblem(source, record, "", "element is not a JSON object; "
-                                          "not read"))
-            continue
-        sub_id = element.get("__id")
-        if not isinstance(sub_id, str) or not sub_id:
-            problems.append(SourceProblem(source, record, "__id", "element has no __id; not read"))
-            continue
-        if sub_id in seen:
+        sub_id = element.get("__id") if isinstance(element, dict) else None
+        if isinstance(sub_id, str) and sub_id in seen:
             problems.append(SourceProblem(source, sub_id, "__id", f"__id repeated in element "
                                           f"{index} (first in element {seen[sub_id]}); not read"))
             continue
-        seen[sub_id] = index
-        system = element.get("__system")
-        system = system if isinstance(system, dict) else {}
-        submitted_at = system.get("submissionDate")
-        if not isinstance(submitted_at, str) or not submitted_at:
-            problems.append(SourceProblem(source, sub_id, "__system.submissionDate",
-                                          "element has no __system.submissionDate; not read"))
+        read = odata_element(element, form_id, source, f"element {index}")
+        if isinstance(read, SourceProblem):
+            problems.append(read)
             continue
-        meta = element.get("meta")
-        instance_id = meta.get("instanceID") if isinstance(meta, dict) else None
-
-        def text_or_none(value: object) -> str | None:
-            return value if isinstance(value, str) and value else None
-
-        submissions.append(
-            RawSubmission(
-                submission_id=sub_id,
-                instance_id=instance_id if isinstance(instance_id, str) and instance_id else sub_id,
-                form_id=form_id,
-                form_version=str(system.get("formVersion") or ""),
-                submitted_at=submitted_at,
-                updated_at=text_or_none(system.get("updatedAt")),
-                review_state=text_or_none(system.get("reviewState")),
-                payload_format=CENTRAL_ODATA,
-                payload=json.dumps(element, ensure_ascii=False, sort_keys=True),
-                source=source,
-            )
-        )
+        seen[read.submission_id] = index
+        submissions.append(read)
     return submissions
+
+
+def odata_element(element: object, form_id: str, source: str, record: str = "") -> RawSubmission | SourceProblem:
+    """One element of an OData `value` array (Central, `$expand=*`) as a `RawSubmission`, kept as received.
+
+    The one conversion of OData elements: export folders and the Central sync both use it.
+    `record` names the element in a problem when it has no usable `__id`.
+    """
+    if not isinstance(element, dict):
+        return SourceProblem(source, record, "", "element is not a JSON object; not read")
+    sub_id = element.get("__id")
+    if not isinstance(sub_id, str) or not sub_id:
+        return SourceProblem(source, record, "__id", "element has no __id; not read")
+    system = element.get("__system")
+    system = system if isinstance(system, dict) else {}
+    submitted_at = system.get("submissionDate")
+    if not isinstance(submitted_at, str) or not submitted_at:
+        return SourceProblem(source, sub_id, "__system.submissionDate",
+                             "element has no __system.submissionDate; not read")
+    meta = element.get("meta")
+    instance_id = meta.get("instanceID") if isinstance(meta, dict) else None
+
+    def text_or_none(value: object) -> str | None:
+        return value if isinstance(value, str) and value else None
+
+    return RawSubmission(
+        submission_id=sub_id,
+        instance_id=instance_id if isinstance(instance_id, str) and instance_id else sub_id,
+        form_id=form_id,
+        form_version=str(system.get("formVersion") or ""),
+        submitted_at=submitted_at,
+        updated_at=text_or_none(system.get("updatedAt")),
+        review_state=text_or_none(system.get("reviewState")),
+        payload_format=CENTRAL_ODATA,
+        payload=json.dumps(element, ensure_ascii=False, sort_keys=True),
+        source=source,
+    )
 
 
 # --- the folder -------------------------------------------------------------------------------
