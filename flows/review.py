@@ -107,15 +107,21 @@ def store_url(settings: Settings, folder: DataFolder) -> str:
 
 
 @task(name="pull", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE)
-def pull_task(folder: DataFolder, url: str, form_id: str) -> tuple[dict, list]:
+def pull_task(folder: DataFolder, url: str, form_id: str, settings: Settings | None = None) -> tuple[dict, list]:
+    """Sync the field server (when the source is one), then read the inbox folder; store both raw."""
     stage_log.info("pull:start")
+    served, problems = {"received": 0, "new_versions": 0, "unchanged": 0}, []
+    if settings is not None and settings.source.kind in ("central", "kobo"):
+        from rasoat.pipeline.sources.sync import pull_from_server
+
+        served, problems = pull_from_server(settings, folder, form_id=form_id, store_url=url)
     read = read_export_folder(folder.inbox, form_id=form_id)
     with RawStore(url) as store:
         report = store.ingest(read.submissions)
-    stage_log.info("pull:done files=%d received=%d new=%d problems=%d store=%s", len(read.files), report.received,
-                   report.new_versions, len(read.problems), redacted_url(url))
-    return {"received": report.received, "new_versions": report.new_versions, "unchanged": report.unchanged,
-            "files": read.files}, list(read.problems)
+    stage_log.info("pull:done server_new=%d files=%d received=%d new=%d problems=%d store=%s", served["new_versions"], len(read.files),
+                   report.received, report.new_versions, len(read.problems) + len(problems), redacted_url(url))
+    return {"received": report.received + served["received"], "new_versions": report.new_versions + served["new_versions"],
+            "unchanged": report.unchanged + served["unchanged"], "files": read.files}, [*problems, *read.problems]
 
 
 @dataclass(frozen=True)
@@ -124,6 +130,7 @@ class CleanReport:
 
     corrections: pd.DataFrame  # corrections.AUDIT_COLUMNS, one row per correction
     households: pd.DataFrame  # every current household after corrections (kept and excluded)
+    inputs: pd.DataFrame | None = None  # the input snapshot: submission_id, instance_id, checksum
 
 
 @task(name="clean", cache_policy=NO_CACHE)
@@ -155,7 +162,7 @@ def clean_task(url: str, settings: Settings, questionnaire: Questionnaire, sourc
                    len(excluded), len(issues))
     inputs = {"stored_versions": len(versions), "current_submissions": len(current) + len(by_state),
               "excluded_by_review_state": len(by_state), "snapshot_sha256": digest}
-    return checks.CheckedTables(checked.households, checked.members, excluded, issues), inputs, CleanReport(audit, tidy_tables.households)
+    return checks.CheckedTables(checked.households, checked.members, excluded, issues), inputs, CleanReport(audit, tidy_tables.households, snapshot)
 
 
 def load_clean_tables(settings: Settings, data_dir: Path, reference_year: int | None = None) -> checks.CheckedTables:
@@ -186,6 +193,11 @@ def report_task(classified: pd.DataFrame, checked: checks.CheckedTables, report:
     files = quality.report_files(checked.issues, report.households, checked.excluded, questionnaire, hamlet_names=hamlet_names,
                                  commune_name=settings.commune.name, published_on=published_on)
     files["commune/households.csv"] = csv_bytes(record)
+    if report.inputs is not None:  # which raw submission versions this publication read, with checksums
+        files["inputs.csv"] = csv_bytes(report.inputs.reset_index(drop=True))
+    # next year's phones preload this publication's households (rasoat forms build reads the same record)
+    preload = record[record["household_class"] != corrections.EXCLUDED].to_dict("records")
+    files["preload/previous_households.csv"] = build.previous_households_csv(preload)
     if reference_year is not None:
         ruleset = settings.ruleset_for(reference_year)
         if f"fact_{ruleset.indicators[0].id}" in classified:
@@ -301,7 +313,7 @@ def publish_task(classified: pd.DataFrame, tables: aggregate.IndicatorTables, se
     stage_log.info("publish:start")
     ruleset = settings.ruleset_for(reference_year)
     heading = publication_heading(settings, ruleset, reference_year, classified, published_on)
-    path = publish(classified, {**tables.tables, **(extra_tables or {})}, heading, manifest, folder.publications,
+    path = publish(classified, {**tables.tables, **(extra_tables or {})}, heading, manifest, folder.publications, charts=tables.charts,
                    hamlets={h.code: h.name for h in settings.hamlets}, files=files)
     stage_log.info("publish:done publication=%s", path.name)
     return path
@@ -316,7 +328,7 @@ def review_flow(data_dir: str, config_dir: str | None = None, reference_year: in
     ruleset = settings.ruleset_for(year)
     questionnaire = questionnaire_for(settings, year)
     url = store_url(settings, folder)
-    pulled, problems = pull_task(folder, url, questionnaire.form_id) if pull else ({"received": 0, "new_versions": 0, "unchanged": 0, "files": []}, [])
+    pulled, problems = pull_task(folder, url, questionnaire.form_id, settings) if pull else ({"received": 0, "new_versions": 0, "unchanged": 0, "files": []}, [])
     checked, inputs, clean_report = clean_task(url, settings, questionnaire, problems, folder.corrections)
     classified, disagreements = classify_task(checked, settings, year)
     checked = checks.CheckedTables(checked.households, checked.members, checked.excluded,

@@ -6,10 +6,11 @@ when given, else the households reviewed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
+from rasoat.pipeline.publish import ChartSpec
 from rasoat.pipeline.classify import AVERAGE, NEAR_POOR, POOR
 from rasoat.settings import Hamlet, RuleSet, Target
 
@@ -20,6 +21,7 @@ COMMUNE_TOTAL = "Toàn xã"
 class IndicatorTables:
     by_hamlet: pd.DataFrame  # machine-readable columns, one row per hamlet plus the commune total
     tables: dict[str, pd.DataFrame]  # sheet name → table with Vietnamese headers, for publication
+    charts: dict[str, ChartSpec] = field(default_factory=dict)  # sheet name → the chart drawn beside it
 
 
 def _rate(part: pd.Series | float, whole: pd.Series | float) -> pd.Series | float:
@@ -138,7 +140,24 @@ def build_indicator_tables(classified: pd.DataFrame, members: pd.DataFrame, excl
     # the report sheets after the three summary sheets, the data-quality sheets last
     order = ["Tỷ lệ theo ấp", "Thiếu hụt theo chỉ số", "Tiến độ mục tiêu", *extra, "Hộ chờ xử lý", "Kiểm tra dữ liệu"]
     merged = {**tables, **extra}
-    return IndicatorTables(by_hamlet=by_hamlet, tables={name: merged[name] for name in order})
+    poor_target = next((t for t in targets if t.id == "poor_rate"), None)
+    goal = poor_target.for_year(reference_year) if poor_target else None
+    target_column = f"Chỉ tiêu tỷ lệ hộ nghèo năm {reference_year} (%)"
+    if goal is not None:  # the plan's path, drawn as a line over the hamlets' rates
+        merged["Tỷ lệ theo ấp"] = merged["Tỷ lệ theo ấp"].assign(**{target_column: goal})
+    charts = {
+        "Tỷ lệ theo ấp": ChartSpec(f"Tỷ lệ hộ nghèo, cận nghèo theo ấp năm {reference_year}", "Tên ấp",
+                                   ("Tỷ lệ hộ nghèo (%)", "Tỷ lệ hộ cận nghèo (%)"), line=target_column if goal is not None else None,
+                                   skip=(COMMUNE_TOTAL,)),
+        "Thiếu hụt theo chỉ số": ChartSpec("Số hộ nghèo, cận nghèo thiếu hụt theo chỉ số", "Chỉ số",
+                                           ("Hộ nghèo thiếu hụt", "Hộ cận nghèo thiếu hụt"), horizontal=True),
+    }
+    movements_table = merged.get("Biến động theo ấp")
+    if movements_table is not None and {"Tên ấp", "Thoát nghèo sang cận nghèo", "Thoát nghèo trên chuẩn cận nghèo", "Nghèo phát sinh", "Tái nghèo"} <= set(movements_table.columns):
+        charts["Biến động theo ấp"] = ChartSpec("Biến động hộ nghèo theo ấp", "Tên ấp",
+                                                ("Thoát nghèo sang cận nghèo", "Thoát nghèo trên chuẩn cận nghèo", "Nghèo phát sinh", "Tái nghèo"),
+                                                skip=(COMMUNE_TOTAL,))
+    return IndicatorTables(by_hamlet=by_hamlet, tables={name: merged[name] for name in order}, charts=charts)
 
 
 # --------------------------------------------------------------------------------------------

@@ -435,3 +435,23 @@ def test_cli_enumerators_simulate_sync_and_no_secrets_in_logs(fake, cli, tmp_pat
         assert secret not in text
     for png in pngs:  # the tokens live in the QR codes only
         assert png.stat().st_size > 200
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_rasoat_run_syncs_the_server_then_publishes(fake, cli):
+    """With `source.kind: central`, the nightly `rasoat run` pulls from Central before classifying."""
+    from rasoat.pipeline.publish import current_publication
+
+    assert cli("forms", "deploy").exit_code == 0
+    assert cli("simulate", "--households", "25").exit_code == 0
+    fake.advance(hours=1)
+    result = cli("run")
+    assert result.exit_code == 0, result.output
+    assert "Toàn xã" in result.output
+    manifest = json.loads((current_publication(cli.data / "publications") / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["inputs"]["new_versions"] == 25
+    assert manifest["counts"]["households_classified"] + manifest["counts"]["households_excluded"] == 25
+    again = cli("run")  # nothing new on the server: nothing new stored, the same classification
+    assert again.exit_code == 0, again.output
+    manifest2 = json.loads((current_publication(cli.data / "publications") / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest2["inputs"]["new_versions"] == 0 and manifest2["counts"] == manifest["counts"]
