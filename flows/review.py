@@ -25,7 +25,7 @@ from rasoat.pipeline import facts as facts_mod
 from rasoat.pipeline import history as history_mod
 from rasoat.pipeline import movements as movements_mod
 from rasoat.pipeline import points as points_mod
-from rasoat.pipeline.publish import PublicationHeading, csv_bytes, current_publication, publish
+from rasoat.pipeline.publish import PublicationHeading, csv_bytes, current_publication, printable_lists, publish
 from rasoat.pipeline.rawstore import RawStore, current_versions, default_store_url, redacted_url
 from rasoat.pipeline.sources.folder import read_export_folder
 from rasoat.settings import Settings, load_settings
@@ -201,10 +201,15 @@ def report_task(classified: pd.DataFrame, checked: checks.CheckedTables, report:
     if reference_year is not None:
         ruleset = settings.ruleset_for(reference_year)
         if f"fact_{ruleset.indicators[0].id}" in classified:
-            files["commune/chi-tiet-chi-so.csv"] = csv_bytes(facts_detail(classified, ruleset))
+            files["commune/chi-tiet-chi-so.csv"] = csv_bytes(facts_mod.facts_detail(classified, ruleset))
         if movements is not None:
             heading = publication_heading(settings, ruleset, reference_year, classified, published_on)
-            files.update(movement_files(movements, classified, heading))
+            hamlet_names = {h.code: h.name for h in settings.hamlets}
+            files.update(printable_lists(movements_mod.movement_lists(movements, classified), heading, "commune/bien-dong", "bien-dong"))
+            for code, name in hamlet_names.items():  # each hamlet's own movement lists, beside its other lists
+                in_hamlet = movements["hamlet"] == code
+                lists = movements_mod.movement_lists(movements[in_hamlet], classified[classified["hamlet"] == code])
+                files.update(printable_lists(lists, heading, f"hamlets/{code}/bien-dong", "bien-dong", hamlet_name=name))
             files["commune/bien-dong/movements.csv"] = csv_bytes(movements)
     tables = {"Sửa lỗi đã ghi nhận": corrections.audit_table(report.corrections),
               "Thay đổi so với lần trước": corrections.class_changes_table(changes)}
@@ -236,36 +241,6 @@ def movements_task(classified: pd.DataFrame, folder: DataFolder, reference_year:
     movements = movements_mod.household_movements(classified, history, reference_year)
     stage_log.info("history:done years=%s households=%d", ",".join(str(y) for y in sorted(set(history["year"]))) or "none", len(movements))
     return history, movements
-
-
-def movement_files(movements: pd.DataFrame, classified: pd.DataFrame, heading: PublicationHeading) -> dict[str, bytes]:
-    """The movement lists (thoát nghèo, nghèo phát sinh, tái nghèo, ...): one CSV each and one printable workbook."""
-    import tempfile
-
-    from rasoat.pipeline.publish import _place, _Sheet, write_xlsx
-
-    files, sheets = {}, []
-    for name, (title, moves) in movements_mod.MOVEMENT_LISTS.items():
-        table = movements_mod.movement_list(movements, moves, classified)
-        files[f"commune/bien-dong/{name}.csv"] = csv_bytes(table)
-        sheets.append(_Sheet(name=title.removeprefix("DANH SÁCH ").capitalize()[:31], title=f"{title} NĂM {heading.reference_year}",
-                             place=_place(heading), table=table))
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "bien-dong.xlsx"
-        write_xlsx(path, sheets, heading)
-        files["commune/bien-dong/bien-dong.xlsx"] = path.read_bytes()
-    return files
-
-
-def facts_detail(classified: pd.DataFrame, ruleset) -> pd.DataFrame:
-    """Per household and indicator: deprived or not and the facts (published as commune/chi-tiet-chi-so.csv)."""
-    parts = [pd.DataFrame({"submission_id": classified["submission_id"], "household_id": classified["household_id"],
-                           "hamlet": classified["hamlet"], "indicator": ind.id, "name": ind.name,
-                           "deprived": classified[f"deprived_{ind.id}"].astype(bool), "fact": classified[f"fact_{ind.id}"],
-                           "confidence": ind.confidence, "provisional": bool(ind.provisional or ruleset.provisional)})
-             for ind in ruleset.indicators]
-    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=facts_mod.FACT_COLUMNS)
-    return facts_mod.facts_detail_table(table.sort_values(["hamlet", "household_id", "submission_id"], kind="mergesort"))
 
 
 def publication_heading(settings: Settings, ruleset, reference_year: int, classified: pd.DataFrame, published_on: date) -> PublicationHeading:

@@ -245,3 +245,14 @@ def facts_detail_table(facts: pd.DataFrame) -> pd.DataFrame:
         "Thiếu hụt": facts["deprived"].map({True: "Có", False: "Không"}), "Căn cứ": facts["fact"],
         "Độ tin cậy": facts["confidence"], "Quy tắc tạm thời": facts["provisional"].map({True: "Có", False: ""}),
     })
+
+
+def facts_detail(classified: pd.DataFrame, ruleset) -> pd.DataFrame:
+    """Per household and indicator: deprived or not and the facts (published as commune/chi-tiet-chi-so.csv)."""
+    parts = [pd.DataFrame({"submission_id": classified["submission_id"], "household_id": classified["household_id"],
+                           "hamlet": classified["hamlet"], "indicator": ind.id, "name": ind.name,
+                           "deprived": classified[f"deprived_{ind.id}"].astype(bool), "fact": classified[f"fact_{ind.id}"],
+                           "confidence": ind.confidence, "provisional": bool(ind.provisional or ruleset.provisional)})
+             for ind in ruleset.indicators]
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=FACT_COLUMNS)
+    return facts_detail_table(table.sort_values(["hamlet", "household_id", "submission_id"], kind="mergesort"))

@@ -186,3 +186,8 @@ def movement_list(movements: pd.DataFrame, moves: tuple[str, ...], classified: p
         "Cuối kỳ": sel["household_class"].map(lambda c: CLASS_SHORT.get(c, "chưa có kết quả")).to_numpy(),
         "Biến động": sel["movement_label"].to_numpy(), "Lịch sử": sel["history"].to_numpy(), "Lý do": reason.to_numpy(),
     })
+
+
+def movement_lists(movements: pd.DataFrame, classified: pd.DataFrame) -> dict[str, tuple[str, pd.DataFrame]]:
+    """Every published movement list: file name -> (title, table)."""
+    return {name: (title, movement_list(movements, moves, classified)) for name, (title, moves) in MOVEMENT_LISTS.items()}

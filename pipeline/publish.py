@@ -701,6 +701,24 @@ def _write_list(folder: Path, name: str, table: pd.DataFrame, heading: Publicati
             _fsync_write(folder / f"{name}.pdf", pdf)
 
 
+def printable_lists(lists: Mapping[str, tuple[str, pd.DataFrame]], heading: PublicationHeading, folder: str,
+                    workbook: str, hamlet_name: str | None = None) -> dict[str, bytes]:
+    """Lists computed elsewhere (e.g. the movement lists) as files for `publish(files=)`: a CSV each
+    and one printable workbook with a sheet per list, laid out like the household lists."""
+    import tempfile
+
+    files, sheets = {}, []
+    for name, (title, table) in lists.items():
+        files[f"{folder}/{name}.csv"] = csv_bytes(table)
+        sheets.append(_Sheet(name=title.removeprefix("DANH SÁCH ").capitalize()[:31], title=f"{title} NĂM {heading.reference_year}",
+                             place=_place(heading, hamlet_name), table=table))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{workbook}.xlsx"
+        write_xlsx(path, sheets, heading)
+        files[f"{folder}/{workbook}.xlsx"] = path.read_bytes()
+    return files
+
+
 def _hamlets_of(classified: pd.DataFrame, hamlets: Mapping[str, str] | None) -> dict[str, str]:
     found: dict[str, str] = {}
     for code, name in zip(classified["hamlet"], classified["hamlet_name"]):

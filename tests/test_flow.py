@@ -51,6 +51,17 @@ def test_review_flow_publishes_lists_and_tables_that_match_the_counts(data_dir: 
     assert all("→ hộ nghèo" in r["Lý do"] for r in poor)
     hamlet_total = sum(len(rows(pub / "hamlets" / h.code / "ho-ngheo.csv")) for h in SETTINGS.hamlets)
     assert hamlet_total == len(poor)
+    # movement lists for the commune and, beside its other lists, for each hamlet
+    assert (pub / "commune" / "bien-dong" / "bien-dong.xlsx").is_file()
+    for h in SETTINGS.hamlets:
+        assert (pub / "hamlets" / h.code / "bien-dong" / "bien-dong.xlsx").is_file()
+    newly_poor = [f for f in (pub / "commune" / "bien-dong").glob("*.csv") if "phat-sinh" in f.name]
+    assert newly_poor, "the newly poor list is published"
+    hamlet_newly = sum(len(rows(pub / "hamlets" / h.code / "bien-dong" / newly_poor[0].name)) for h in SETTINGS.hamlets)
+    assert hamlet_newly == len(rows(newly_poor[0]))
+    # the next year's preload and the input snapshot travel with the publication
+    assert rows(pub / "preload" / "previous_households.csv")[0].keys() == {"name", "label", "hamlet", "status", "status_label"}
+    assert len(rows(pub / "inputs.csv")) == manifest["inputs"]["current_submissions"] - manifest["inputs"]["excluded_by_review_state"]
     rates = rows(pub / "commune" / "ty-le-theo-ap.csv")
     assert rates[-1]["Tên ấp"] == "Toàn xã" and len(rates) == len(SETTINGS.hamlets) + 1
 
