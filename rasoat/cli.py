@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -32,24 +31,13 @@ forms_app = typer.Typer(help="The household questionnaire: build it for ODK Cent
 app.add_typer(forms_app, name="forms")
 users_app = typer.Typer(help="Tài khoản cổng thông tin / portal accounts: add, reset, disable, list.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
-console = Console()
-err_console = Console(stderr=True)
-
-DATA_DIR_OPTION = typer.Option(
-    Path("rasoat-data"), "--data-dir", "-d", envvar="RASOAT_DATA_DIR",
-    help="The commune's data folder: inbox, raw store, publications.",
-)
-CONFIG_OPTION = typer.Option(
-    None, "--config", "-c", envvar="RASOAT_CONFIG_DIR",
-    help="Configuration folder (default: the bundled xã Vĩnh Phong configuration with example hamlets).",
-)
+from rasoat.cli_common import CONFIG_OPTION, DATA_DIR_OPTION, console, fail
 STAGES = [("pull", "Đọc dữ liệu và lưu bản gốc"), ("clean", "Làm sạch, kiểm tra"), ("classify", "Phân loại hộ"),
           ("aggregate", "Tổng hợp chỉ số"), ("publish", "Xuất bản danh sách")]
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err_console.print(f"[bold red]Lỗi / Error:[/] {message}")
-    raise typer.Exit(code)
+    fail(message, code)
 
 
 def _version(value: bool) -> None:

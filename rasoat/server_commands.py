@@ -14,21 +14,10 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-console = Console()
-err_console = Console(stderr=True)
-
-DATA_DIR_OPTION = typer.Option(
-    Path("rasoat-data"), "--data-dir", "-d", envvar="RASOAT_DATA_DIR",
-    help="The commune's data folder: inbox, raw store, publications.",
-)
-CONFIG_OPTION = typer.Option(
-    None, "--config", "-c", envvar="RASOAT_CONFIG_DIR",
-    help="Configuration folder (default: the bundled xã Vĩnh Phong configuration with example hamlets).",
-)
+from rasoat.cli_common import CONFIG_OPTION, DATA_DIR_OPTION, console, err_console
 
 
 def _fail(message: str, code: int = 2) -> None:
