@@ -16,3 +16,19 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=60):
         yield
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    """A data folder whose inbox holds a small Central CSV export (about 300 households)."""
+    from rasoat.flows.review import DataFolder, questionnaire_for
+    from rasoat.pipeline import synthetic
+    from rasoat.settings import load_settings
+
+    settings = load_settings()
+    folder = DataFolder(tmp_path / "data")
+    folder.inbox.mkdir(parents=True)
+    q = questionnaire_for(settings)
+    subs = synthetic.generate_commune(list(settings.hamlets), q, seed=5, scale=0.04)
+    synthetic.write_central_csv_zip(subs, q, folder.inbox / "rasoat_household.csv.zip")
+    return folder.root

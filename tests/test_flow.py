@@ -12,8 +12,7 @@ from typer.testing import CliRunner
 
 from rasoat.cli import app
 from rasoat.config import BUNDLED_CONFIG_DIR
-from rasoat.flows.review import DataFolder, ensure_demo_inbox, questionnaire_for, review_flow
-from rasoat.pipeline import synthetic
+from rasoat.flows.review import DataFolder, ensure_demo_inbox, review_flow
 from rasoat.pipeline.publish import current_publication
 from rasoat.settings import ConfigError, load_settings
 
@@ -21,15 +20,7 @@ pytestmark = pytest.mark.usefixtures("prefect_harness")
 SETTINGS = load_settings()
 
 
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    """A data folder whose inbox holds a small Central CSV export (about 300 households)."""
-    folder = DataFolder(tmp_path / "data")
-    folder.inbox.mkdir(parents=True)
-    q = questionnaire_for(SETTINGS)
-    subs = synthetic.generate_commune(list(SETTINGS.hamlets), q, seed=5, scale=0.04)
-    synthetic.write_central_csv_zip(subs, q, folder.inbox / "rasoat_household.csv.zip")
-    return folder.root
+# `data_dir` (a small synthetic inbox) comes from conftest.py
 
 
 def rows(path: Path) -> list[dict]:

@@ -14,8 +14,7 @@ from typer.testing import CliRunner
 
 from rasoat.cli import app
 from rasoat.config import BUNDLED_CONFIG_DIR
-from rasoat.flows.review import DataFolder, questionnaire_for, review_flow
-from rasoat.pipeline import synthetic
+from rasoat.flows.review import review_flow
 from rasoat.settings import load_settings
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -23,14 +22,7 @@ SETTINGS = load_settings()
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "examples"
 
 
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    folder = DataFolder(tmp_path / "data")
-    folder.inbox.mkdir(parents=True)
-    q = questionnaire_for(SETTINGS)
-    subs = synthetic.generate_commune(list(SETTINGS.hamlets), q, seed=5, scale=0.04)
-    synthetic.write_central_csv_zip(subs, q, folder.inbox / "rasoat_household.csv.zip")
-    return folder.root
+# `data_dir` (a small synthetic inbox) comes from conftest.py
 
 
 @pytest.fixture
