@@ -25,7 +25,9 @@ from rasoat.pipeline import facts as facts_mod
 from rasoat.pipeline import history as history_mod
 from rasoat.pipeline import movements as movements_mod
 from rasoat.pipeline import points as points_mod
-from rasoat.pipeline.publish import PublicationHeading, csv_bytes, current_publication, printable_lists, publish
+from rasoat.pipeline.publish import (PublicationHeading, csv_bytes, current_publication, printable_lists, publish,
+                                     remove_incomplete)
+from rasoat.pipeline.runlock import RunSkipped, run_lock  # noqa: F401  (RunSkipped is re-exported for callers)
 from rasoat.pipeline.rawstore import RawStore, current_versions, default_store_url, redacted_url
 from rasoat.pipeline.sources.folder import read_export_folder
 from rasoat.settings import Settings, load_settings
@@ -295,8 +297,55 @@ def publish_task(classified: pd.DataFrame, tables: aggregate.IndicatorTables, se
 
 
 @flow(name="review", log_prints=False, validate_parameters=False)
-def review_flow(data_dir: str, config_dir: str | None = None, reference_year: int | None = None, pull: bool = True) -> ReviewResult:
-    """One review run. `pull=False` is a rerun: the stored raw data only, no source read."""
+def review_flow(data_dir: str, config_dir: str | None = None, reference_year: int | None = None, pull: bool = True,
+                lock_wait_seconds: float | None = None) -> ReviewResult:
+    """One review run. `pull=False` is a rerun: the stored raw data only, no source read.
+
+    Holds `<data_dir>/run.lock` for the whole run; raises `RunSkipped` when another run holds it
+    for longer than `lock_wait_seconds` (default 10 s, or RASOAT_LOCK_WAIT_SECONDS).
+    """
+    with run_lock(data_dir, lock_wait_seconds):
+        remove_incomplete(DataFolder(Path(data_dir)).publications)  # what a killed run left; no other run is going
+        result = _review(data_dir, config_dir, reference_year, pull)
+    attach_artifacts(result)
+    return result
+
+
+@flow(name="rerun", log_prints=False, validate_parameters=False)
+def rerun_flow(data_dir: str, config_dir: str | None = None, reference_year: int | None = None,
+               lock_wait_seconds: float | None = None) -> ReviewResult:
+    """Process and publish again from the stored raw data with the current corrections; no network, no inbox."""
+    with run_lock(data_dir, lock_wait_seconds):
+        remove_incomplete(DataFolder(Path(data_dir)).publications)
+        result = _review(data_dir, config_dir, reference_year, pull=False)
+    attach_artifacts(result)
+    return result
+
+
+def attach_artifacts(result: ReviewResult) -> None:
+    """The run's per-hamlet counts and a link to its publication, as Prefect artifacts (counts and IDs only)."""
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+    columns = [c for c in ("hamlet", "reviewed", "poor", "poor_rate", "near_poor", "near_poor_rate") if c in result.by_hamlet]
+    table = [{c: (v.item() if hasattr(v, "item") else v) for c, v in row.items()}
+             for row in result.by_hamlet[columns].to_dict("records")]
+    try:
+        create_table_artifact(table, key="review-by-hamlet",
+                              description=f"Hộ nghèo, cận nghèo theo ấp — {result.publication.name}")
+        create_markdown_artifact(
+            f"## Publication {result.publication.name}\n\n"
+            f"[{result.publication}]({result.publication.resolve().as_uri()})\n\n"
+            f"| | |\n|---|---|\n| reference year | {result.reference_year} |\n| rule set | {result.rule_set_version} |\n"
+            f"| households classified | {result.households_classified} |\n| excluded or waiting | {result.households_excluded} |\n"
+            f"| issues (errors) | {result.issues} ({result.errors}) |\n| new versions stored | {result.new_versions} |\n"
+            f"| corrections applied | {result.corrections_applied} |\n",
+            key="review-publication", description="The publication this run made current")
+    except Exception as exc:  # the publication is done; a missing artifact must not fail the run
+        stage_log.warning("artifacts:failed %s", type(exc).__name__)
+
+
+def _review(data_dir: str, config_dir: str | None = None, reference_year: int | None = None, pull: bool = True) -> ReviewResult:
+    """The review's steps, run inside `review_flow` or `rerun_flow` (which hold the lock)."""
     settings = load_settings(Path(config_dir) if config_dir else None)
     folder = DataFolder(Path(data_dir))
     year = reference_year or settings.review.reference_year

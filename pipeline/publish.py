@@ -915,3 +915,23 @@ def current_publication(publications_dir: Path) -> Path | None:
         if _SAFE_NAME.match(name) and (publications_dir / name).is_dir():
             return publications_dir / name
     return None
+
+
+def remove_incomplete(publications_dir: Path) -> list[str]:
+    """Remove what a killed publish left behind (``.incoming-*`` folders, ``.current-*`` links,
+    ``.CURRENT.tmp-*`` files); never a complete publication. Call only while holding the run lock.
+    Returns the names removed."""
+    publications_dir = Path(publications_dir)
+    removed: list[str] = []
+    if not publications_dir.is_dir():
+        return removed
+    for path in publications_dir.iterdir():
+        name = path.name
+        if name.startswith(".incoming-") and path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        elif (name.startswith(".current-") and path.is_symlink()) or name.startswith(".CURRENT.tmp-"):
+            path.unlink(missing_ok=True)
+        else:
+            continue
+        removed.append(name)
+    return removed

@@ -128,7 +128,7 @@ def run(
     data_dir.mkdir(parents=True, exist_ok=True)
     if not debug:  # Prefect logs task failures with a trace; the officer gets our one-line message instead
         os.environ["PREFECT_LOGGING_LEVEL"] = "CRITICAL"
-    from rasoat.flows.review import DataFolder, ensure_demo_inbox, review_flow, stage_log
+    from rasoat.flows.review import DataFolder, RunSkipped, ensure_demo_inbox, review_flow, stage_log
 
     folder = DataFolder(data_dir.resolve())
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -146,6 +146,9 @@ def run(
             result = review_flow(data_dir=str(folder.root), config_dir=str(config) if config else None, reference_year=year, pull=not no_pull)
         except ConfigError as exc:
             _fail(str(exc))
+        except RunSkipped as exc:  # another run holds <data>/run.lock: not an error, nothing to do
+            console.print(f"[yellow]{exc}[/]")
+            raise typer.Exit(0)
         except Exception as exc:  # unexpected: a short message, the trace only on request
             if debug:
                 raise
@@ -379,6 +382,15 @@ from rasoat.server_commands import register as _register_server_commands  # noqa
 
 _register_server_commands(app, forms_app)
 
+# --- scheduling: schedule serve (issue 9; rasoat/schedule_commands.py) ---
+from rasoat.schedule_commands import register as _register_schedule_commands  # noqa: E402
+
+_register_schedule_commands(app)
+
+# --- review rounds: meetings, posting, complaints, decision, documents (issue 7; rasoat/round_commands.py) ---
+from rasoat.round_commands import register as _register_round_commands  # noqa: E402
+
+_register_round_commands(app)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())
