@@ -80,6 +80,12 @@ def _append(store, rid: str, kind: str, who: str, hamlet: str = "", data: dict |
         fail(str(exc))
 
 
+def _one_of(value: str, allowed, flag: str) -> None:
+    """Refuse an option value outside its list, naming the flag and the accepted values."""
+    if value not in allowed:
+        fail(f"{flag} phải là một trong: {', '.join(allowed)}")
+
+
 @round_app.command("open")
 def round_open(
     year: int = typer.Option(..., "--year", help="Năm của danh sách / reference year."),
@@ -94,10 +100,8 @@ def round_open(
     from rasoat.pipeline.publish import current_publication
     from rasoat.pipeline.rounds import KINDS, SCOPES, load_round_config, new_round_id, round_deadline, scope_households
 
-    if kind not in KINDS:
-        fail(f"--kind phải là một trong: {', '.join(KINDS)}")
-    if scope not in SCOPES:
-        fail(f"--scope phải là một trong: {', '.join(SCOPES)}")
+    _one_of(kind, KINDS, "--kind")
+    _one_of(scope, SCOPES, "--scope")
     settings = _settings(config)
     publication = current_publication(data_dir / "publications")
     if publication is None:
@@ -241,8 +245,7 @@ def complaint_add(
     """Ghi nhận khiếu nại, đề nghị / record a complaint or request (opens a re-check)."""
     from rasoat.pipeline.rounds import COMPLAINT_KINDS, load_round_config
 
-    if kind not in COMPLAINT_KINDS:
-        fail(f"--kind phải là một trong: {', '.join(COMPLAINT_KINDS)}")
+    _one_of(kind, COMPLAINT_KINDS, "--kind")
     cfg = load_round_config(_settings(config).config_dir)
     store = _store(data_dir)
     rid = _round_id(store, round_id)
