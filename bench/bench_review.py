@@ -1,17 +1,29 @@
-"""Benchmark: the review's stages from the inbox to the publication, on synthetic communes.
+"""Benchmark: the review from the raw store to the publication, on synthetic communes.
 
-    .venv/bin/python bench/bench_review.py            # 10k households
-    .venv/bin/python bench/bench_review.py 10000 100000
+    .venv/bin/python bench/bench_review.py                       # 10k households
+    .venv/bin/python bench/bench_review.py 10000 100000 1000000
 
-For each size it prints wall time and the process's peak memory after each stage, and, as the
-baseline measured in the same run, a plain vectorised pandas script doing only the indicator and
-class arithmetic on the same tidy tables: the floor for the classification stage.
-Each size runs in its own process so peak memory is that size's own.
+For each size, in its own process (so peak memory is that size's own):
+
+1. setup, not timed as part of the review: a synthetic commune streamed as ODK Central's OData
+   elements (what `rasoat sync` stores) into a SQLite raw store;
+2. the review exactly as `rasoat rerun` runs it (`flows.review._review` with the steps' plain
+   functions, i.e. without Prefect), timed per stage from the stage log, with the process's
+   peak resident memory after each stage;
+3. the baseline, in the same process on the same checked tables: a plain vectorised pandas
+   script doing only the indicator and class arithmetic of the 2022–2026 rules, the floor for
+   the classification stage.
+
+`--prefect` also runs a commune-sized review (the example commune, ~7,500 households) twice on
+the same store, once as the Prefect flow and once as plain functions, and prints the difference:
+Prefect's own overhead per run, its embedded server's start-up reported apart.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import resource
 import subprocess
 import sys
@@ -57,74 +69,144 @@ def floor_classification(hh: pd.DataFrame, m: pd.DataFrame) -> pd.Series:
         & ~hh["loudspeaker_reach"].fillna(True),
     }).fillna(False)
     count = flags.sum(axis=1)
-    below = income <= line
-    return pd.Series(["poor" if b and c >= 3 else "near_poor" if b else "other" for b, c in zip(below, count)], index=hh.index)
+    below = (income <= line).fillna(False).to_numpy(bool)
+    return pd.Series(pd.Categorical.from_codes(
+        (below & (count.to_numpy() >= 3)) * 2 + (below & (count.to_numpy() < 3)) * 1, ["other", "near_poor", "poor"]), index=hh.index)
 
 
-def run_one(households: int) -> dict:
-    from rasoat.flows.review import questionnaire_for
-    from rasoat.pipeline import aggregate, checks, classify, synthetic, tidy
-    from rasoat.pipeline.publish import PublicationHeading, publish
-    from rasoat.pipeline.rawstore import RawStore, current_versions
-    from rasoat.pipeline.sources.folder import read_export_folder
+def build_store(data_dir: Path, households: int) -> int:
+    """Stream a synthetic commune of about `households` households into `data_dir`'s raw store.
+
+    Each household goes through the same conversion as an element `rasoat sync` reads from
+    Central's OData feed, in batches so a million households never sit in memory at once.
+    """
+    from rasoat.flows.review import DataFolder, questionnaire_for, store_url
+    from rasoat.pipeline import synthetic
+    from rasoat.pipeline.rawstore import RawStore
+    from rasoat.pipeline.sources.folder import odata_element
     from rasoat.settings import load_settings
 
     settings = load_settings()
     q = questionnaire_for(settings)
     total = sum(h.resident_households for h in settings.hamlets)
-    stages: list[tuple[str, float, float]] = []
-    work = Path(tempfile.mkdtemp(prefix="rasoat-bench-"))
-    (work / "inbox").mkdir()
+    stored = 0
+    with RawStore(store_url(settings, DataFolder(data_dir))) as store:
+        batch = []
+        for sub in synthetic.iter_commune(list(settings.hamlets), q, seed=1, scale=households / total):
+            batch.append(odata_element(json.loads(json.dumps(synthetic.odata_row(sub, 0, q), default=str)), q.form_id, "bench"))
+            if len(batch) == 20_000:
+                stored += store.ingest(batch).new_versions
+                batch = []
+        stored += store.ingest(batch).new_versions
+    return stored
 
-    def stage(name, fn):
-        t = time.perf_counter()
-        out = fn()
-        stages.append((name, time.perf_counter() - t, _peak_mb()))
+
+class StageClock(logging.Handler):
+    """Times the review's stages from its stage log ("clean:start", "clean:done", ...)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[tuple[str, float, float]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.events.append((record.getMessage().split(" ", 1)[0], time.perf_counter(), _peak_mb()))
+
+
+def run_one(households: int) -> dict:
+    from rasoat.flows import review
+
+    data_dir = Path(tempfile.mkdtemp(prefix="rasoat-bench-"))
+    t = time.perf_counter()
+    stored = build_store(data_dir, households)
+    setup = time.perf_counter() - t
+
+    floor: dict = {}
+    steps = review.TASKS.plain()
+    real_classify = steps.classify
+
+    def classify_with_floor(checked, settings, year):
+        start = time.perf_counter()
+        floor["classes"] = floor_classification(checked.households, checked.members)
+        floor["seconds"] = time.perf_counter() - start
+        clock.emit(logging.LogRecord("bench", logging.INFO, "", 0, "classify:begin", None, None))
+        out = real_classify(checked, settings, year)
+        mine = out[0].set_index("submission_id")["household_class"].astype(object)
+        theirs = pd.Series(floor["classes"].to_numpy(), index=checked.households["submission_id"]).astype(object)
+        floor["agreement"] = float((mine.where(mine.isin(["poor", "near_poor"]), "other") == theirs.reindex(mine.index)).mean())
         return out
 
-    subs = stage("generate (synthetic)", lambda: synthetic.generate_commune(list(settings.hamlets), q, seed=1, scale=households / total))
-    stage("write Central CSV zip", lambda: synthetic.write_central_csv_zip(subs, q, work / "inbox" / "export.csv.zip"))
-    del subs
-    read = stage("read export folder", lambda: read_export_folder(work / "inbox"))
-    store = RawStore(f"sqlite:///{work / 'raw.sqlite3'}")
-    stage("ingest raw store", lambda: store.ingest(read.submissions))
-    del read
-    versions = stage("load current versions", lambda: current_versions(store.versions(), set(settings.review.processed_review_states))[0])
-    tidy_tables = stage("tidy tables", lambda: tidy.tidy_submissions(versions, q))
-    del versions
-    checked = stage("checks", lambda: checks.check_tables(tidy_tables, q, settings.commune.bounding_box))
-    ruleset = settings.ruleset_for(2026)
-    classified = stage("classify", lambda: classify.classify_households(checked.households, checked.members, ruleset, settings.hamlets))
-    floor = stage("baseline: plain pandas classification", lambda: floor_classification(checked.households, checked.members))
-    classified["hamlet_name"] = classified["hamlet"]
-    tables = stage("aggregate", lambda: aggregate.build_indicator_tables(classified, checked.members, checked.excluded, checked.issues,
-                                                                      settings.hamlets, ruleset, settings.targets, 2026))
-    heading = PublicationHeading(settings.commune.authority, settings.commune.name, settings.commune.province, 2026, ruleset.version,
-                                 False, pd.Timestamp("2026-12-01").date())
-    stage("publish", lambda: publish(classified, tables.tables, heading, {}, work / "publications",
-                                     hamlets={h.code: h.name for h in settings.hamlets}))
-    agree = (floor == classified["household_class"].where(classified["household_class"].isin(["poor", "near_poor"]), "other")).mean()
-    return {"households": len(classified) + len(checked.excluded), "stages": stages, "floor_agreement": agree}
+    steps = review.ReviewSteps(steps.pull, steps.clean, classify_with_floor, steps.movements, steps.aggregate, steps.report, steps.publish)
+    clock = StageClock()
+    log = logging.getLogger("rasoat.stages")
+    log.addHandler(clock)
+    log.setLevel(logging.INFO)
+    clock.emit(logging.LogRecord("bench", logging.INFO, "", 0, "begin", None, None))
+    result = review._review(str(data_dir), reference_year=2026, pull=False, steps=steps)
+    clock.emit(logging.LogRecord("bench", logging.INFO, "", 0, "end", None, None))
+
+    stages = [(f"{a[0]} → {b[0]}", b[1] - a[1], b[2]) for a, b in zip(clock.events, clock.events[1:])
+              if not (a[0] == "classify:start" and b[0] == "classify:begin")]  # the floor's own time is reported apart
+    total = sum(s for _, s, _ in stages)
+    return {"households": result.households_classified + result.households_excluded, "stored": stored, "setup": setup,
+            "stages": stages, "total": total, "floor_seconds": floor["seconds"], "agreement": floor["agreement"], "peak_mb": _peak_mb()}
 
 
-def main(sizes: list[int]) -> None:
-    if len(sizes) == 1 and "--child" in sys.argv:
-        print(json.dumps(run_one(sizes[0])))
+def prefect_overhead() -> dict:
+    """A commune-sized review twice on the same store: as the Prefect flow and as plain functions."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    from rasoat.flows import review
+    from rasoat.settings import load_settings
+
+    settings = load_settings()
+    data_dir = Path(tempfile.mkdtemp(prefix="rasoat-bench-prefect-"))
+    build_store(data_dir, sum(h.resident_households for h in settings.hamlets))
+    start = time.perf_counter()
+    with prefect_test_harness():
+        server_up = time.perf_counter() - start
+        review.rerun_flow(str(data_dir), reference_year=2026)  # warm: imports, first flow run's registration
+        times = {}
+        for label in ("plain", "flow", "plain ", "flow "):
+            t = time.perf_counter()
+            if label.strip() == "flow":
+                review.rerun_flow(str(data_dir), reference_year=2026)
+            else:
+                review._review(str(data_dir), reference_year=2026, pull=False, steps=review.TASKS.plain())
+            times[label] = time.perf_counter() - t
+    plain = min(times["plain"], times["plain "])
+    flow = min(times["flow"], times["flow "])
+    return {"server_start": server_up, "plain": plain, "flow": flow, "overhead": flow - plain}
+
+
+def main(argv: list[str]) -> None:
+    sizes = [int(a) for a in argv if a.isdigit()] or [10_000]
+    if "--child" in argv:
+        print(json.dumps(prefect_overhead() if "--prefect" in argv else run_one(sizes[0])))
         return
     for n in sizes:
-        out = subprocess.run([sys.executable, __file__, str(n), "--child"], capture_output=True, text=True, check=True)
-        result = json.loads(out.stdout.strip().splitlines()[-1])
-        stages = {name: (sec, mb) for name, sec, mb in result["stages"]}
-        pipeline = [s for s in stages if not s.startswith(("generate", "write", "baseline"))]
-        total = sum(stages[s][0] for s in pipeline)
-        print(f"\n== {result['households']:,} households ==")
-        print(f"{'stage':40} {'seconds':>9} {'peak MB':>9}")
-        for name, (sec, mb) in stages.items():
-            print(f"{name:40} {sec:9.2f} {mb:9.0f}")
-        print(f"{'inbox → publication (sum of stages)':40} {total:9.2f}")
-        ratio = stages["classify"][0] / stages["baseline: plain pandas classification"][0]
-        print(f"classify ÷ plain-pandas floor: {ratio:.1f}×  (classes agree on {100 * result['floor_agreement']:.2f}% of households)")
+        out = subprocess.run([sys.executable, __file__, str(n), "--child"], capture_output=True, text=True, env=os.environ)
+        if out.returncode:
+            print(out.stderr[-3000:])
+            raise SystemExit(f"the {n:,}-household run failed")
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"\n== {r['households']:,} households (setup: {r['stored']:,} versions stored in {r['setup']:.1f} s) ==")
+        print(f"{'stage':44} {'seconds':>9} {'peak MB':>9}")
+        for name, sec, mb in r["stages"]:
+            print(f"{name:44} {sec:9.2f} {mb:9.0f}")
+        print(f"{'raw store → publication':44} {r['total']:9.2f} {r['peak_mb']:9.0f}")
+        classify = sum(sec for name, sec, _ in r["stages"] if name.startswith("classify:begin"))
+        print(f"{'baseline: plain pandas classification':44} {r['floor_seconds']:9.2f}")
+        print(f"classify ÷ floor: {classify / r['floor_seconds']:.1f}×; classes agree with the floor's on "
+              f"{100 * r['agreement']:.2f}% of households")
+    if "--prefect" in argv:
+        out = subprocess.run([sys.executable, __file__, "--child", "--prefect"], capture_output=True, text=True, env=os.environ)
+        if out.returncode:
+            print(out.stderr[-3000:])
+            raise SystemExit("the Prefect overhead run failed")
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"\n== Prefect overhead, commune-sized review ==\nembedded server start {r['server_start']:.2f} s; "
+              f"plain {r['plain']:.2f} s; flow {r['flow']:.2f} s; overhead per run {r['overhead']:.2f} s")
 
 
 if __name__ == "__main__":
-    main([int(a) for a in sys.argv[1:] if a.isdigit()] or [10_000])
+    main(sys.argv[1:])

@@ -142,12 +142,15 @@ def clean_task(url: str, settings: Settings, questionnaire: Questionnaire, sourc
     with RawStore(url) as store:
         versions = store.versions()
     current, by_state = current_versions(versions, set(settings.review.processed_review_states))
+    stage_log.info("clean:loaded versions=%d current=%d", len(versions), len(current))
     tidy_tables = tidy.tidy_submissions(current, questionnaire)
+    stage_log.info("clean:tidied households=%d members=%d", len(tidy_tables.households), len(tidy_tables.members))
     ledger = corrections.read_corrections(corrections_dir) if corrections_dir is not None else pd.DataFrame(columns=corrections.CORRECTION_COLUMNS)
     tidy_tables, audit = corrections.apply_corrections(tidy_tables, ledger, questionnaire)
     stage_log.info("clean:corrections rows=%d applied=%d not_applied=%d", len(audit), int(audit["applied"].sum()),
                    int((~audit["applied"]).sum()))
     checked = checks.check_tables(tidy_tables, questionnaire, settings.commune.bounding_box)
+    stage_log.info("clean:checked issues=%d", len(checked.issues))
     problems = pd.DataFrame(
         [{"submission_id": p.record, "field": p.field, "value": p.source, "rule": "unreadable_source", "severity": tidy.ERROR,
           "message": p.message} for p in source_problems],
@@ -260,6 +263,7 @@ def classify_task(checked: checks.CheckedTables, settings: Settings, reference_y
     ruleset = settings.ruleset_for(reference_year)
     classify.check_ruleset_expressions(ruleset, checked.households, checked.members)
     classified = classify.classify_households(checked.households, checked.members, ruleset, settings.hamlets)
+    stage_log.info("classify:classes households=%d", len(classified))
     classified = with_facts_and_points(classified, checked.members, settings, ruleset)
     hamlet_names = {h.code: h.name for h in settings.hamlets}
     classified["hamlet_name"] = classified["hamlet"].map(hamlet_names)
@@ -344,23 +348,46 @@ def attach_artifacts(result: ReviewResult) -> None:
         stage_log.warning("artifacts:failed %s", type(exc).__name__)
 
 
-def _review(data_dir: str, config_dir: str | None = None, reference_year: int | None = None, pull: bool = True) -> ReviewResult:
+@dataclass(frozen=True)
+class ReviewSteps:
+    """The review's steps: Prefect tasks in the flows, their plain functions in benchmarks.
+
+    One wiring (`_review`) serves both, so a benchmark measures exactly what a run does and the
+    difference between the two is Prefect's own overhead.
+    """
+
+    pull: object
+    clean: object
+    classify: object
+    movements: object
+    aggregate: object
+    report: object
+    publish: object
+
+    def plain(self) -> ReviewSteps:
+        return ReviewSteps(*(getattr(step, "fn", step) for step in (self.pull, self.clean, self.classify, self.movements,
+                                                                     self.aggregate, self.report, self.publish)))
+
+
+def _review(data_dir: str, config_dir: str | None = None, reference_year: int | None = None, pull: bool = True,
+            steps: ReviewSteps | None = None) -> ReviewResult:
     """The review's steps, run inside `review_flow` or `rerun_flow` (which hold the lock)."""
+    steps = steps or TASKS
     settings = load_settings(Path(config_dir) if config_dir else None)
     folder = DataFolder(Path(data_dir))
     year = reference_year or settings.review.reference_year
     ruleset = settings.ruleset_for(year)
     questionnaire = questionnaire_for(settings, year)
     url = store_url(settings, folder)
-    pulled, problems = pull_task(folder, url, questionnaire.form_id, settings) if pull else ({"received": 0, "new_versions": 0, "unchanged": 0, "files": []}, [])
-    checked, inputs, clean_report = clean_task(url, settings, questionnaire, problems, folder.corrections)
-    classified, disagreements = classify_task(checked, settings, year)
+    pulled, problems = steps.pull(folder, url, questionnaire.form_id, settings) if pull else ({"received": 0, "new_versions": 0, "unchanged": 0, "files": []}, [])
+    checked, inputs, clean_report = steps.clean(url, settings, questionnaire, problems, folder.corrections)
+    classified, disagreements = steps.classify(checked, settings, year)
     checked = checks.CheckedTables(checked.households, checked.members, checked.excluded,
                                    tidy.concat_issues([checked.issues, disagreements]))
-    history, movements = movements_task(classified, folder, year)
-    tables = aggregate_task(classified, checked, settings, year, movements)
+    history, movements = steps.movements(classified, folder, year)
+    tables = steps.aggregate(classified, checked, settings, year, movements)
     published_on = datetime.now(timezone.utc).date()
-    extra_tables, files, changes = report_task(classified, checked, clean_report, settings, questionnaire, folder, published_on,
+    extra_tables, files, changes = steps.report(classified, checked, clean_report, settings, questionnaire, folder, published_on,
                                                year, movements)
     audit = clean_report.corrections
     manifest = {
@@ -392,7 +419,7 @@ def _review(data_dir: str, config_dir: str | None = None, reference_year: int | 
         "hamlets_are_example": settings.hamlets_are_example,
         "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    path = publish_task(classified, tables, settings, folder, year, manifest, published_on, extra_tables, files)
+    path = steps.publish(classified, tables, settings, folder, year, manifest, published_on, extra_tables, files)
     return ReviewResult(
         publication=path, reference_year=year, rule_set_version=ruleset.version,
         provisional=bool(ruleset.provisional or classified["provisional"].any()), by_hamlet=tables.by_hamlet,
@@ -401,3 +428,6 @@ def _review(data_dir: str, config_dir: str | None = None, reference_year: int | 
         source_problems=len(problems), corrections_applied=int(audit["applied"].sum()),
         corrections_not_applied=int((~audit["applied"]).sum()), class_changes=changes, movements=movements,
     )
+
+
+TASKS = ReviewSteps(pull_task, clean_task, classify_task, movements_task, aggregate_task, report_task, publish_task)
