@@ -40,6 +40,30 @@ def _fail(message: str, code: int = 2) -> None:
     fail(message, code)
 
 
+def _write_error_message(exc: OSError, publications: Path) -> str | None:
+    """A clear message for a full disk or a folder that cannot be written (read-only, no permission);
+    None for any other error. Names the publications folder when the failed write was inside it."""
+    import errno
+
+    full = exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+    if not full and exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return None
+    where = Path(exc.filename) if exc.filename else publications
+    try:
+        where.resolve().relative_to(publications.resolve())
+        where = publications
+    except ValueError:
+        where = where if where.is_dir() else where.parent
+    said = exc.strerror or str(exc)
+    kept = "Bản công bố trước vẫn giữ nguyên / the previous publication is unchanged."
+    if full:
+        return (f"ổ đĩa đầy, không ghi được vào thư mục {where} ({said}). Disk full: could not write to {where}. "
+                f"{kept} Giải phóng chỗ trống rồi chạy lại / free some space and run again.")
+    return (f"thư mục {where} chỉ đọc hoặc không có quyền ghi ({said}). The folder {where} is read-only or not "
+            f"writable. {kept} Cho phép ghi vào thư mục (ổ đĩa gắn chế độ đọc-ghi, quyền của thư mục) rồi chạy lại / "
+            f"make it writable (disk mounted read-write, folder permissions) and run again.")
+
+
 def _version(value: bool) -> None:
     if value:
         console.print(f"rasoat {rasoat.__version__}")
@@ -152,6 +176,8 @@ def run(
         except Exception as exc:  # unexpected: a short message, the trace only on request
             if debug:
                 raise
+            if isinstance(exc, OSError) and (message := _write_error_message(exc, folder.publications)):
+                _fail(message, code=1)  # a full disk or a read-only folder: say which folder and what to do
             _fail(f"the run failed ({type(exc).__name__}: {exc}). The previous publication is unchanged. "
                   f"Run again with --debug for details.", code=1)
         finally:
@@ -391,6 +417,11 @@ _register_schedule_commands(app)
 from rasoat.round_commands import register as _register_round_commands  # noqa: E402
 
 _register_round_commands(app)
+
+# --- province mode: many communes in one run on Dask (rasoat/province_commands.py) ---
+from rasoat.province_commands import province_app  # noqa: E402
+
+app.add_typer(province_app, name="province")
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

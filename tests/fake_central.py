@@ -16,6 +16,8 @@ and timeouts run exactly as against a real server. What it implements:
   `xml_submission_file`), typed from the XForm's binds
 * faults: `fault(kind, path=..., times=n)` with kind drop | 500 | 503 | slow | truncate, and
   `on_page(fn)` to change data between two page reads; a settable clock (`advance`)
+* random faults: `random_faults(p, seed=, path=)` makes each request (whose path matches the regex
+  `path`) fail with probability p, the kind drawn from a seeded generator; `injected` counts them
 """
 
 from __future__ import annotations
@@ -24,12 +26,14 @@ import base64
 import hashlib
 import io
 import json
+import random
 import re
 import secrets
 import threading
 import time
 import uuid
 import xml.etree.ElementTree as ET
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -38,6 +42,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 XF = "{http://www.w3.org/2002/xforms}"
+RANDOM_FAULT_KINDS = ("500", "503", "drop", "truncate", "slow")
 JR = "{http://openrosa.org/javarosa}"
 
 
@@ -62,6 +67,45 @@ def multipart_fields(content_type: str, body: bytes) -> dict[str, tuple[str | No
         field = part.get_param("name", header="content-disposition")
         out[field] = (part.get_filename(), part.get_payload(decode=True))
     return out
+
+
+class RandomFaults:
+    """Seeded random faults for a fake server (FakeCentral, FakeKobo): the server calls `_random_fault`
+    from its `_take_fault` with its lock held; the test reads `eligible`, `injected`, `fault_rate`."""
+
+    _random: dict | None = None
+    eligible = 0  # requests the random faults could hit
+    injected: Counter = Counter()  # random faults injected, by kind
+
+    def random_faults(self, p: float, seed: int = 0, path: str = "", kinds: tuple[str, ...] = RANDOM_FAULT_KINDS,
+                      delay: float = 0.3, method: str = "") -> None:
+        """From now on each request whose path matches the regex `path` (every request by default) fails
+        with probability `p`, the kind drawn evenly from `kinds` (500, 503, drop, truncate, slow); one
+        `random.Random(seed)` decides, so a client sending its requests one at a time sees the same
+        faults each run. `slow` waits `delay` seconds then answers normally (keep it below the client's
+        timeout). `p=0` turns it off. `eligible` and `injected` (a Counter by kind) are reset."""
+        with self.lock:
+            self._random = {"p": p, "rng": random.Random(seed), "path": re.compile(path), "kinds": tuple(kinds),
+                            "delay": delay, "method": method} if p > 0 else None
+            self.eligible = 0
+            self.injected = Counter()
+
+    @property
+    def fault_rate(self) -> float:
+        """Random faults injected / requests they could hit."""
+        return sum(self.injected.values()) / self.eligible if self.eligible else 0.0
+
+    def _random_fault(self, method: str, path: str) -> dict | None:
+        """The random fault for this request, if the draw says so (call with the server's lock held)."""
+        r = self._random
+        if r is None or not r["path"].search(path) or (r["method"] and r["method"] != method):
+            return None
+        self.eligible += 1
+        if r["rng"].random() >= r["p"]:
+            return None
+        kind = r["rng"].choice(r["kinds"])
+        self.injected[kind] += 1
+        return {"kind": kind, "path": path, "times": 0, "method": method, "delay": r["delay"], "skip": 0, "random": True}
 
 
 class FormDef:
@@ -131,7 +175,7 @@ class FormDef:
         return text
 
 
-class FakeCentral:
+class FakeCentral(RandomFaults):
     def __init__(self, email: str = "officer@example.org", password: str = "s3cret-Passw0rd!", project_id: int = 1):
         self.email, self.password, self.project_id = email, password, project_id
         self.sessions: set[str] = set()
@@ -143,6 +187,7 @@ class FakeCentral:
         self.lock = threading.RLock()
         self._faults: list[dict] = []
         self._page_hooks: list = []
+        self.injected = Counter()
         self.offset = timedelta(0)
         self.forbidden = False
         self._seq = 0
@@ -188,7 +233,7 @@ class FakeCentral:
                         return None
                     f["times"] -= 1
                     return f
-        return None
+            return self._random_fault(method, path)
 
     def data_requests(self) -> list[tuple[str, str]]:
         """Requests other than logging in and checking the session."""
@@ -377,6 +422,7 @@ class FakeCentral:
                 return self.rfile.read(n) if n else b""
 
             def _send(self, status: int, body=None, ctype="application/json", fault=None):
+                fault = fault or getattr(self, "_fault", None)  # a truncate fault cuts whatever answer is sent
                 data = body if isinstance(body, bytes) else json.dumps(body if body is not None else {}).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
@@ -419,6 +465,7 @@ class FakeCentral:
                     fake.requests.append((method, logged))
                 body = self._body()
                 fault = fake._take_fault(method, path)
+                self._fault = fault
                 if fault:
                     kind = fault["kind"]
                     if kind == "drop":

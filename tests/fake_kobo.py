@@ -11,7 +11,8 @@
   {count, next, previous, results}; `query` supports $gt/$gte/$lt on `_id` and `_submission_time`
 * records: `_id` (stable), `_uuid`, `meta/instanceID`, `meta/rootUuid`, `_submission_time`
   (never changed by an edit), `_validation_status`, flat "group/field" keys, repeats as arrays
-* faults as in fake_central: `fault(kind, path=, times=)` and `on_page(fn)`
+* faults as in fake_central: `fault(kind, path=, times=)`, `on_page(fn)` and seeded
+  `random_faults(p, seed=, path=)` (each matching request fails with probability p; `injected` counts)
 """
 
 from __future__ import annotations
@@ -29,12 +30,14 @@ from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from fake_central import multipart_fields
+from collections import Counter
+
+from fake_central import RandomFaults, multipart_fields
 
 MAX_PAGE, DEFAULT_PAGE = 1000, 100
 
 
-class FakeKobo:
+class FakeKobo(RandomFaults):
     def __init__(self, token: str = "0123456789abcdef0123456789abcdef01234567"):
         self.token = token
         self.assets: dict[str, dict] = {}
@@ -44,6 +47,7 @@ class FakeKobo:
         self.lock = threading.RLock()
         self._faults: list[dict] = []
         self._page_hooks: list = []
+        self.injected = Counter()
         self.offset = timedelta(0)
         self._next_id = 1
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -84,7 +88,7 @@ class FakeKobo:
                         return None
                     f["times"] -= 1
                     return f
-        return None
+            return self._random_fault(method, path)
 
     def write_requests(self) -> list[tuple[str, str]]:
         return [r for r in self.requests if r[0] != "GET"]
@@ -200,6 +204,7 @@ class FakeKobo:
                 return format_datetime(fake.now().replace(microsecond=0), usegmt=True)
 
             def _send(self, status, body=None, fault=None):
+                fault = fault or getattr(self, "_fault", None)  # a truncate fault cuts whatever answer is sent
                 data = json.dumps(body if body is not None else {}).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -232,6 +237,7 @@ class FakeKobo:
                 n = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(n) if n else b""
                 fault = fake._take_fault(method, parts.path)
+                self._fault = fault
                 if fault:
                     if fault["kind"] == "drop":
                         self.close_connection = True
