@@ -30,6 +30,7 @@ from rasoat.pipeline.publish import (PublicationHeading, csv_bytes, current_publ
 from rasoat.pipeline.runlock import RunSkipped, run_lock  # noqa: F401  (RunSkipped is re-exported for callers)
 from rasoat.pipeline.rawstore import RawStore, current_versions, default_store_url, redacted_url
 from rasoat.pipeline.sources.folder import read_export_folder
+from rasoat.pipeline.stored_tidy import tidy_stored
 from rasoat.settings import Settings, load_settings
 
 # Stage progress goes to this logger (counts and IDs only, never names or ID numbers);
@@ -140,10 +141,10 @@ def clean_task(url: str, settings: Settings, questionnaire: Questionnaire, sourc
                corrections_dir: Path | None = None) -> tuple[checks.CheckedTables, dict, CleanReport]:
     stage_log.info("clean:start")
     with RawStore(url) as store:
-        versions = store.versions()
+        versions = store.versions(payloads=False)
     current, by_state = current_versions(versions, set(settings.review.processed_review_states))
     stage_log.info("clean:loaded versions=%d current=%d", len(versions), len(current))
-    tidy_tables = tidy.tidy_submissions(current, questionnaire)
+    tidy_tables = tidy_stored(url, current, questionnaire)
     stage_log.info("clean:tidied households=%d members=%d", len(tidy_tables.households), len(tidy_tables.members))
     ledger = corrections.read_corrections(corrections_dir) if corrections_dir is not None else pd.DataFrame(columns=corrections.CORRECTION_COLUMNS)
     tidy_tables, audit = corrections.apply_corrections(tidy_tables, ledger, questionnaire)

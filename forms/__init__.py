@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Iterable
 
@@ -48,11 +48,12 @@ class Questionnaire:
     choice_labels: dict[str, dict[str, str]]  # list -> code -> Vietnamese label
     definition: dict = field(repr=False, compare=False)  # the pyxform dict of sheets
 
-    @property
+    # Cached: the tidy step asks for these once per submission and member.
+    @cached_property
     def household_fields(self) -> tuple[Field, ...]:
         return tuple(f for f in self.fields if f.repeat is None)
 
-    @property
+    @cached_property
     def member_fields(self) -> tuple[Field, ...]:
         return tuple(f for f in self.fields if f.repeat == self.member_repeat)
 

@@ -39,7 +39,7 @@ import pandas as pd
 from rasoat.forms import Questionnaire
 from rasoat.pipeline import quality
 from rasoat.pipeline.schemas import MAX_AGE, household_schema, member_schema, validate_table
-from rasoat.pipeline.tidy import ERROR, ISSUE_COLUMNS, WARNING, TidyTables, as_text, concat_issues, fold, issue_rows
+from rasoat.pipeline.tidy import ERROR, ISSUE_COLUMNS, WARNING, TidyTables, as_text, concat_issues, fold, issue_rows, per_value
 
 __all__ = ["CheckedTables", "check_tables", "relevance_mask", "find_duplicates", "age_relationship_issues",
            "MAX_AGE", "MIN_GENERATION_GAP", "FLOOR_AREA_PER_PERSON"]
@@ -129,7 +129,9 @@ def age_relationship_issues(members: pd.DataFrame) -> pd.DataFrame:
     bad = generation.notna() & head_age.notna() & ((gap * generation.map(lambda g: 1 if g > 0 else -1)) <
                                                    generation.abs() * MIN_GENERATION_GAP).fillna(False)
     bad = bad.astype(bool)
-    shown = as_text(m["relationship"]) + " " + as_text(m["age"]) + " tuổi, chủ hộ " + as_text(head_age) + " tuổi"
+    flagged = m[bad]  # the text shown is built for flagged members only
+    shown = (as_text(flagged["relationship"]) + " " + as_text(flagged["age"]) + " tuổi, chủ hộ "
+             + as_text(head_age[bad]) + " tuổi")
     return issue_rows(m, bad, "birth_year", "age_relationship", WARNING,
                       "tuổi không khớp quan hệ với chủ hộ (bố mẹ, con, cháu)", value=shown)
 
@@ -161,7 +163,7 @@ def find_duplicates(households: pd.DataFrame) -> tuple[pd.Index, pd.DataFrame]:
 
     hid = [None if pd.isna(v) else str(v).strip().upper() or None for v in hh.get("household_id", pd.Series(None, index=hh.index))]
     cccd = [None if pd.isna(v) else re.sub(r"\D", "", str(v)) or None for v in hh.get("head_id_number", pd.Series(None, index=hh.index))]
-    names = [fold(v) for v in hh.get("head_name", pd.Series(None, index=hh.index))]
+    names = per_value(hh.get("head_name", pd.Series(None, index=hh.index)), fold).tolist()
     hamlets = [None if pd.isna(v) else str(v) for v in hh.get("hamlet", pd.Series(None, index=hh.index))]
 
     def groups(keys):
@@ -272,7 +274,7 @@ def check_tables(tidy: TidyTables, questionnaire: Questionnaire, bounding_box=No
         implausible = roster & ((per_person < lo) | (per_person > hi)).fillna(False).astype(bool)
         issues.append(issue_rows(hh, implausible, "floor_area", "floor_area_implausible", WARNING,
                                  f"diện tích nhà không hợp lý so với số người (ngoài {lo:g}–{hi:g} m²/người)",
-                                 value=as_text(hh["floor_area"]) + " m², " + as_text(n_members) + " người"))
+                                 value=as_text(hh.loc[implausible, "floor_area"]) + " m², " + as_text(n_members[implausible]) + " người"))
     if "production_costs" in hh and "income_sources_year" in hh:
         costly = (hh["production_costs"].astype("Float64") > hh["income_sources_year"].astype("Float64")).fillna(False).astype(bool)
         issues.append(issue_rows(hh, roster & costly, "production_costs", "costs_exceed_income", WARNING,
@@ -280,12 +282,12 @@ def check_tables(tidy: TidyTables, questionnaire: Questionnaire, bounding_box=No
     gps = [f.name for f in questionnaire.household_fields if f.type == "geopoint"]
     for name in gps:
         lat, lon = hh[f"{name}_lat"], hh[f"{name}_lon"]
-        point = as_text(lat) + " " + as_text(lon)
         issues.append(issue_rows(hh, consented & lat.isna().to_numpy() & lon.isna().to_numpy(), name, "missing_gps", WARNING, "thiếu tọa độ GPS"))
         if bounding_box is not None:
             inside = lat.between(bounding_box.min_lat, bounding_box.max_lat) & lon.between(bounding_box.min_lon, bounding_box.max_lon)
             outside = (lat.notna() & lon.notna() & ~inside.fillna(False)).fillna(False).astype(bool)
-            issues.append(issue_rows(hh, outside, name, "outside_commune", WARNING, "vị trí GPS nằm ngoài địa bàn xã", value=point))
+            issues.append(issue_rows(hh, outside, name, "outside_commune", WARNING, "vị trí GPS nằm ngoài địa bàn xã",
+                                     value=as_text(lat[outside]) + " " + as_text(lon[outside])))
     if "form_version" in hh:
         other = hh["form_version"].notna() & (hh["form_version"].astype(str) != str(questionnaire.version))
         issues.append(issue_rows(hh, other.to_numpy(), "form_version", "old_form_version", WARNING,

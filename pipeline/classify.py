@@ -7,6 +7,7 @@ expression over the member or household table, the deprivation count, and the cl
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from rasoat.settings import ConfigError, Hamlet, Indicator, RuleSet
@@ -34,19 +35,35 @@ def _evaluate(frame: pd.DataFrame, expression: str, parameters: dict) -> pd.Seri
     return result.astype("boolean").fillna(False).astype(bool)
 
 
-def indicator_deprivation(indicator: Indicator, households: pd.DataFrame, members: pd.DataFrame, parameters: dict) -> pd.Series:
+def member_households(households: pd.DataFrame, members: pd.DataFrame) -> np.ndarray:
+    """Each member's household as a row position in `households` (-1: none), worked out once
+    for all indicators instead of grouping by the submission ID text for each."""
+    ids = pd.Index(households["submission_id"])
+    if not ids.is_unique:  # not after the checks; tables given by hand could be
+        first = pd.Series(np.arange(len(households)), index=households["submission_id"]).groupby(level=0).first()
+        return first.reindex(members["submission_id"]).fillna(-1).astype(np.int64).to_numpy()
+    return ids.get_indexer(members["submission_id"])
+
+
+def indicator_deprivation(indicator: Indicator, households: pd.DataFrame, members: pd.DataFrame, parameters: dict,
+                          households_of_members: np.ndarray | None = None) -> pd.Series:
     """Deprived or not, per household (indexed like `households`)."""
     if indicator.kind == "household":
         return _evaluate(households, indicator.household, parameters)
-    matches = _evaluate(members, indicator.member, parameters)
-    by_household = matches.groupby(members["submission_id"])
+    matches = _evaluate(members, indicator.member, parameters).to_numpy()
+    position = member_households(households, members) if households_of_members is None else households_of_members
+    known = position >= 0
+    n = len(households)
+    hits = np.bincount(position[known & matches], minlength=n)
     if indicator.kind == "any_member":
-        per = by_household.any()
+        per = hits > 0
     elif indicator.kind == "no_member":
-        per = ~by_household.any()
-    else:  # share_of_members
-        per = by_household.mean() > indicator.above
-    return households["submission_id"].map(per).fillna(indicator.kind == "no_member").astype(bool)
+        per = hits == 0
+    else:  # share_of_members; a household without members is not deprived by a share
+        size = np.bincount(position[known], minlength=n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per = np.where(size > 0, hits / np.maximum(size, 1), 0.0) > indicator.above
+    return pd.Series(per, index=households.index, dtype=bool)
 
 
 def check_ruleset_expressions(ruleset: RuleSet, households: pd.DataFrame, members: pd.DataFrame) -> None:
@@ -62,20 +79,31 @@ def check_ruleset_expressions(ruleset: RuleSet, households: pd.DataFrame, member
             ) from None
 
 
-def _reason(row: pd.Series, ruleset: RuleSet, names: dict[str, str]) -> str:
-    income = f"Thu nhập bình quân {vnd(row['income_per_capita_month'])} đ/người/tháng"
-    line = row["income_line"]
-    comparison = f"≤ chuẩn {vnd(line)} đ" if row["income_per_capita_month"] <= line else f"> chuẩn {vnd(line)} đ"
-    deprived = [names[i] for i in row["deprived_indicators"].split(", ") if i]
-    if deprived:
-        deprivations = f"thiếu hụt {len(deprived)} chỉ số: {', '.join(deprived)}"
-    else:
-        deprivations = "không thiếu hụt chỉ số nào"
-    label = CLASS_LABELS[row["household_class"]].lower()
-    text = f"{income} {comparison}; {deprivations} → {label}"
-    if row["provisional"]:
-        text += " (theo quy tắc tạm thời)"
-    return text
+def _per_distinct(keys: pd.DataFrame, text) -> np.ndarray:
+    """`text(first row of a key)` for each row, computed once per distinct key: a million
+    households share a few hundred combinations of class, line and deprivations."""
+    codes, first = pd.factorize(pd.MultiIndex.from_frame(keys)) if keys.shape[1] > 1 else pd.factorize(keys.iloc[:, 0])
+    texts = np.array([text(k if isinstance(k, tuple) else (k,)) for k in first], dtype=object)
+    return texts[codes] if len(codes) else np.array([], dtype=object)
+
+
+def _reasons(out: pd.DataFrame, ruleset: RuleSet, names: dict[str, str]) -> np.ndarray:
+    """The reason written out per household, e.g. "Thu nhập bình quân 1.320.000 đ/người/tháng ≤ chuẩn
+    1.500.000 đ; thiếu hụt 3 chỉ số: …, …, … → hộ nghèo" (" (theo quy tắc tạm thời)" when provisional)."""
+    income = _per_distinct(out[["income_per_capita_month"]], lambda k: f"Thu nhập bình quân {vnd(k[0])} đ/người/tháng ")
+
+    def rest(key: tuple) -> str:
+        below, line, deprived_ids, household_class, provisional = key
+        comparison = f"≤ chuẩn {vnd(line)} đ" if below else f"> chuẩn {vnd(line)} đ"
+        deprived = [names[i] for i in deprived_ids.split(", ") if i]
+        deprivations = f"thiếu hụt {len(deprived)} chỉ số: {', '.join(deprived)}" if deprived else "không thiếu hụt chỉ số nào"
+        text = f"{comparison}; {deprivations} → {CLASS_LABELS[household_class].lower()}"
+        return text + " (theo quy tắc tạm thời)" if provisional else text
+
+    keys = pd.DataFrame({"below": (out["income_per_capita_month"] <= out["income_line"]).to_numpy(), "line": out["income_line"].to_numpy(),
+                         "deprived": out["deprived_indicators"].to_numpy(), "class": out["household_class"].to_numpy(),
+                         "provisional": out["provisional"].to_numpy()})
+    return income + _per_distinct(keys, rest)
 
 
 def classify_households(households: pd.DataFrame, members: pd.DataFrame, ruleset: RuleSet, hamlets: tuple[Hamlet, ...],
@@ -96,14 +124,19 @@ def classify_households(households: pd.DataFrame, members: pd.DataFrame, ruleset
 
     deprived_columns = []
     provisional_ids = {i.id for i in ruleset.indicators if i.provisional}
+    households_of_members = member_households(out, members)
     for indicator in ruleset.indicators:
         column = f"deprived_{indicator.id}"
-        out[column] = indicator_deprivation(indicator, out, members, ruleset.parameters).to_numpy()
+        out[column] = indicator_deprivation(indicator, out, members, ruleset.parameters, households_of_members).to_numpy()
         deprived_columns.append(column)
     flags = out[deprived_columns]
     ids = [c.removeprefix("deprived_") for c in deprived_columns]
     out["deprivation_count"] = flags.sum(axis=1).astype("int64")
-    out["deprived_indicators"] = flags.apply(lambda r: ", ".join(i for i, d in zip(ids, r) if d), axis=1) if len(out) else ""
+    # Each household's set of deprivations as a bit mask: its text is written once per distinct set.
+    mask = pd.Series(np.zeros(len(out), dtype=np.int64), index=out.index)
+    for bit, column in enumerate(deprived_columns):
+        mask |= out[column].to_numpy().astype(np.int64) << bit
+    out["deprived_indicators"] = _per_distinct(mask.to_frame(), lambda k: ", ".join(i for b, i in enumerate(ids) if k[0] >> b & 1))
 
     line = out["area_type"].map({"rural": ruleset.income_line.rural, "urban": ruleset.income_line.urban}).astype(float)
     upper = out["area_type"].map({"rural": ruleset.average_living_upper.rural, "urban": ruleset.average_living_upper.urban}).astype(float)
@@ -124,11 +157,11 @@ def classify_households(households: pd.DataFrame, members: pd.DataFrame, ruleset
         out["workers"].where(~out["household_class"].isin([POOR, NEAR_POOR]) & (income <= worker_line), 0).astype("int64")
     )
 
-    touched_provisional = out["deprived_indicators"].map(lambda s: bool(set(s.split(", ")) & provisional_ids)) if len(out) else pd.Series(dtype=bool)
-    out["provisional"] = bool(ruleset.provisional) | touched_provisional.astype(bool)
+    provisional_bits = sum(1 << bit for bit, i in enumerate(ids) if i in provisional_ids)
+    out["provisional"] = bool(ruleset.provisional) | ((mask & provisional_bits) != 0).to_numpy()
     out["rule_set_version"] = ruleset.version
     names = {i.id: i.name[:1].lower() + i.name[1:] for i in ruleset.indicators}
-    out["reason"] = out.apply(_reason, axis=1, ruleset=ruleset, names=names) if len(out) else ""
+    out["reason"] = _reasons(out, ruleset, names)
     return out
 
 

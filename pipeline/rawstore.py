@@ -315,15 +315,16 @@ class RawStore:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def versions(self) -> pd.DataFrame:
+    def versions(self, payloads: bool = True) -> pd.DataFrame:
         """Every stored version, one row each, ordered by store_id.
 
         `store_id` is int64; every other column holds Python `str` (or `None` for
-        `updated_at` / `review_state`), exactly as stored.
+        `updated_at` / `review_state`), exactly as stored. With `payloads=False` the payload
+        column is None: a million payloads do not fit in memory at once; read them in chunks
+        with `payloads_of`.
         """
-        stmt = sa.select(*[_table.c[name] for name in _STORED_COLUMNS]).order_by(
-            _table.c.store_id
-        )
+        wanted = [_table.c[name] if payloads or name != "payload" else sa.null().label("payload") for name in _STORED_COLUMNS]
+        stmt = sa.select(*wanted).order_by(_table.c.store_id)
         deleted = self.deletions()
         with self._engine.connect() as conn:
             records = [(*r, deleted.get(r[1])) for r in conn.execute(stmt)]
@@ -333,6 +334,17 @@ class RawStore:
             for name, values in zip(VERSION_COLUMNS, columns)
         }
         return pd.DataFrame(data, columns=VERSION_COLUMNS)
+
+    def payloads_of(self, store_ids: Iterable[int], batch: int = 5000) -> dict[int, str]:
+        """{store_id: payload} for the given versions, read in batches."""
+        ids = sorted({int(i) for i in store_ids})
+        out: dict[int, str] = {}
+        with self._engine.connect() as conn:
+            for start in range(0, len(ids), batch):
+                chunk = ids[start:start + batch]
+                stmt = sa.select(_table.c.store_id, _table.c.payload).where(_table.c.store_id.in_(chunk))
+                out.update(conn.execute(stmt).all())
+        return out
 
     def count(self) -> int:
         """Number of stored versions."""

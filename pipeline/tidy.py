@@ -25,6 +25,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+import numpy as np
+import orjson
 import pandas as pd
 
 from rasoat.forms import Field, Questionnaire
@@ -46,6 +48,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _NUMBER_SEPARATORS = re.compile(r"[\s.\-()]")
 _CHOICE_KEY = re.compile(r"[\s\-_.]")
 _SCALARS = (str, int, float, bool)
+_SCALAR_TYPES = frozenset(_SCALARS)
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,9 @@ def _missing(value: Any) -> bool:
 
 def clean_text(value: Any) -> str | None:
     """NFC, no control characters, single spaces; None for empty."""
+    if type(value) is str and value.isprintable() and "  " not in value and value[:1] != " " and value[-1:] != " " \
+            and unicodedata.is_normalized("NFC", value):
+        return value or None  # already clean: every other space or control character is unprintable
     if _missing(value):
         return None
     text = unicodedata.normalize("NFC", str(value))
@@ -109,7 +115,11 @@ def income_source_fields(questionnaire: Questionnaire) -> list[str]:
 
 def as_text(series: pd.Series) -> pd.Series:
     """Each value as text, "" for missing (pandas' astype(str) keeps NaN in its string dtype)."""
-    return series.astype(object).map(lambda v: "" if _missing(v) else str(v)).astype(object)
+    return per_value(series.astype(object), _text_or_empty)
+
+
+def _text_or_empty(value: Any) -> str:
+    return "" if _missing(value) else str(value)
 
 
 def issue_value(value: Any) -> str | None:
@@ -122,23 +132,23 @@ def issue_value(value: Any) -> str | None:
 # --- reading one payload -------------------------------------------------------------------
 
 
-def _dig(obj: Any, path: Iterable[str]) -> Any:
-    for key in path:
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(key)
-    return obj
+def _loads(payload: Any) -> Any:
+    """JSON text → Python; orjson for speed, the standard library for what orjson refuses
+    (NaN and Infinity literals, integers beyond 64 bits), so both read the same payloads."""
+    try:
+        return orjson.loads(payload)
+    except (orjson.JSONDecodeError, TypeError):
+        return json.loads(payload)
 
 
-def _odata_value(record: dict, f: Field) -> Any:
-    value = _dig(record, (*f.groups, f.name))
-    if f.type == "geopoint":
-        if isinstance(value, dict):
-            coords = value.get("coordinates")
-            return (coords[1], coords[0]) if isinstance(coords, list) and len(coords) >= 2 else value
-        if isinstance(value, str):  # "lat lon alt acc", as the XML has it
-            parts = value.split()
-            return (parts[0], parts[1]) if len(parts) >= 2 else value
+def _odata_geopoint(value: Any) -> Any:
+    """A geopoint as (lat, lon): GeoJSON {"coordinates": [lon, lat, …]} or "lat lon alt acc" as the XML has it."""
+    if isinstance(value, dict):
+        coords = value.get("coordinates")
+        return (coords[1], coords[0]) if isinstance(coords, list) and len(coords) >= 2 else value
+    if isinstance(value, str):
+        parts = value.split()
+        return (parts[0], parts[1]) if len(parts) >= 2 else value
     return value
 
 
@@ -159,6 +169,63 @@ def _sections(fields: Iterable[Field]) -> dict[str, list[Field]]:
     return out
 
 
+@dataclass(frozen=True)
+class _ReadPlan:
+    """What reading a payload needs from the questionnaire, worked out once per questionnaire."""
+
+    sections: tuple[str, ...]  # the household-level groups
+    household_groups: tuple[tuple[tuple[str, ...], tuple[tuple[int, str], ...]], ...]  # OData: (group path, ((index, name), ...))
+    member_groups: tuple[tuple[tuple[str, ...], tuple[tuple[int, str], ...]], ...]
+    household_geopoints: tuple[int, ...]  # indexes of geopoint fields
+    member_geopoints: tuple[int, ...]
+
+
+def _groups(fields: tuple[Field, ...]) -> tuple:
+    by_path: dict[tuple[str, ...], list[tuple[int, str]]] = {}
+    for index, f in enumerate(fields):
+        by_path.setdefault(f.groups, []).append((index, f.name))
+    return tuple((path, tuple(items)) for path, items in by_path.items())
+
+
+_PLANS: dict[int, tuple[Questionnaire, _ReadPlan]] = {}
+
+
+def _read_plan(questionnaire: Questionnaire) -> _ReadPlan:
+    known = _PLANS.get(id(questionnaire))
+    if known is None or known[0] is not questionnaire:
+        if len(_PLANS) > 8:  # a long-lived process (portal, scheduler) builds one per run
+            _PLANS.clear()
+        hh, mem = questionnaire.household_fields, questionnaire.member_fields
+        plan = _ReadPlan(tuple(_sections(hh)), _groups(hh), _groups(mem),
+                         tuple(i for i, f in enumerate(hh) if f.type == "geopoint"), tuple(i for i, f in enumerate(mem) if f.type == "geopoint"))
+        known = _PLANS[id(questionnaire)] = (questionnaire, plan)
+    return known[1]
+
+
+def _odata_values(record: dict, groups: tuple, count: int) -> list:
+    """The answers of one OData record in field order, each group's object looked up once."""
+    values: list = [None] * count
+    for path, items in groups:
+        node: Any = record
+        for key in path:
+            node = node.get(key) if type(node) is dict else None
+        if type(node) is dict:
+            get = node.get
+            for index, name in items:
+                values[index] = get(name)
+    return values
+
+
+def _answers(values: list, fields: tuple[Field, ...], problems: list[dict], position: int | None) -> dict:
+    """{field: value} with only single values kept (see `_scalar`)."""
+    out = {}
+    for f, value in zip(fields, values):
+        if value is not None and (type(value) not in _SCALAR_TYPES or f.type == "geopoint"):
+            value = _scalar(value, f, problems, position)
+        out[f.name] = value
+    return out
+
+
 def _problem(field: str, value: Any, rule: str, severity: str, message: str, member: int | None = None) -> dict:
     return {"field": field, "member": member, "value": issue_value(value), "rule": rule, "severity": severity, "message": message}
 
@@ -172,13 +239,13 @@ def read_payload(payload_format: str, payload: Any, questionnaire: Questionnaire
     records or lists instead of single values. Raises ValueError/TypeError when the payload as a
     whole cannot be read.
     """
-    data = json.loads(payload)
+    data = _loads(payload)
     if not isinstance(data, dict):
         raise TypeError("the payload is not a record")
     problems: list[dict] = []
     repeat = questionnaire.member_repeat
     if payload_format == CENTRAL_ODATA:
-        get, root = _odata_value, data
+        get, root = None, data
         rows = data.get(repeat)
         repeat_present = repeat in data
         present = lambda group: group in data  # noqa: E731
@@ -214,7 +281,8 @@ def read_payload(payload_format: str, payload: Any, questionnaire: Questionnaire
     else:
         raise ValueError(f"unknown payload format {payload_format!r}")
 
-    for group in _sections(questionnaire.household_fields):
+    plan = _read_plan(questionnaire)
+    for group in plan.sections:
         if not present(group):
             problems.append(_problem(group, None, "missing_section", WARNING, f"thiếu cả phần '{group}' trong bản ghi"))
     if not repeat_present:
@@ -225,13 +293,25 @@ def read_payload(payload_format: str, payload: Any, questionnaire: Questionnaire
         problems.append(_problem(repeat, rows, "bad_member_list", ERROR, "danh sách thành viên không đúng dạng"))
         rows = []
 
-    household = {f.name: _scalar(get(root, f), f, problems, None) for f in questionnaire.household_fields}
+    household_fields, member_fields = questionnaire.household_fields, questionnaire.member_fields
+    if payload_format == CENTRAL_ODATA:
+        def values_of(record: dict, fields: tuple[Field, ...]) -> list:
+            household = fields is household_fields
+            values = _odata_values(record, plan.household_groups if household else plan.member_groups, len(fields))
+            for index in plan.household_geopoints if household else plan.member_geopoints:
+                values[index] = _odata_geopoint(values[index])
+            return values
+    else:
+        def values_of(record: dict, fields: tuple[Field, ...]) -> list:
+            return [get(record, f) for f in fields]
+
+    household = _answers(values_of(root, household_fields), household_fields, problems, None)
     members = []
     for position, row in enumerate(rows, start=1):
         if not isinstance(row, dict):
             problems.append(_problem(repeat, row, "bad_member_row", ERROR, "thành viên không đúng dạng bản ghi", position))
             continue
-        member = {f.name: _scalar(get(row, f), f, problems, position) for f in questionnaire.member_fields}
+        member = _answers(values_of(row, member_fields), member_fields, problems, position)
         member["position"] = position
         members.append(member)
     return household, members, problems
@@ -241,6 +321,8 @@ def _scalar(value: Any, f: Field, problems: list[dict], position: int | None) ->
     """A single answer, or None with a `wrong_shape` problem for records, lists and the like."""
     if value is None:
         return None
+    if type(value) in _SCALAR_TYPES and f.type != "geopoint":
+        return value
     if f.type == "geopoint":
         if isinstance(value, tuple) and len(value) == 2 and all(v is None or isinstance(v, _SCALARS) for v in value):
             return value
@@ -327,6 +409,38 @@ def _choice_matcher(allowed: Iterable[str]):
     return match
 
 
+def per_value(raw: pd.Series, fn) -> pd.Series:
+    """`fn` of each value, computed once per distinct value: answers repeat a lot (codes, yes/no,
+    small numbers), so this is what keeps typing a million households fast.
+
+    Distinct values are found by hashing only when the values are of one kind (text, integers or
+    booleans) besides missing ones: pandas takes 1, 1.0 and True for one key, which would merge
+    answers that type differently.
+    """
+    values = raw.to_numpy(dtype=object)
+    kinds = set(map(type, values))
+    kinds -= _MISSING_KINDS  # `fn` treats every missing value alike (see `_missing`)
+    if len(kinds) <= 1 and kinds <= _HASHABLE_KINDS:
+        codes, uniques = pd.factorize(values)  # missing → -1, which picks fn(None) at the end
+        mapped = np.empty(len(uniques) + 1, dtype=object)
+        for i, value in enumerate(uniques):
+            mapped[i] = fn(value)
+        mapped[-1] = fn(None)
+        return pd.Series(mapped[codes], index=raw.index, dtype=object)
+    out = np.empty(len(values), dtype=object)
+    for i, value in enumerate(values):
+        out[i] = fn(value)
+    return pd.Series(out, index=raw.index, dtype=object)
+
+
+_HASHABLE_KINDS = frozenset({str, int, bool})
+_MISSING_KINDS = frozenset({type(None), type(pd.NA)})
+
+
+def _has_control(value: Any) -> bool:
+    return isinstance(value, str) and bool(_CONTROL.search(value))
+
+
 def _type_columns(frame: pd.DataFrame, fields: Iterable[Field], questionnaire: Questionnaire) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
     """Convert each answer column to its type; unreadable values become NA plus an issue row."""
     out = frame.copy()
@@ -335,7 +449,7 @@ def _type_columns(frame: pd.DataFrame, fields: Iterable[Field], questionnaire: Q
     for f in fields:
         raw = frame[f.name].astype(object)
         if f.type in ("integer", "decimal"):
-            parsed = [_number(v) for v in raw.tolist()]
+            parsed = per_value(raw, _number)
             numbers = pd.Series([p[0] for p in parsed], index=frame.index, dtype="Float64")
             problem = pd.Series([p[1] for p in parsed], index=frame.index, dtype=object)
             issues.append(issue_rows(frame, problem.eq("not_a_number").to_numpy(), f.name, "not_a_number", ERROR, "không phải là số"))
@@ -348,23 +462,28 @@ def _type_columns(frame: pd.DataFrame, fields: Iterable[Field], questionnaire: Q
             else:
                 out[f.name] = numbers
         elif f.type == "select_one":
-            text = raw.map(clean_text)
             match = _choice_matcher(questionnaire.choices.get(f.choice_list, ()))
-            coded = text.map(lambda v: match(v) if isinstance(v, str) else None)
+            text = per_value(raw, clean_text)
+            coded = per_value(text, lambda v: match(v) if isinstance(v, str) else None)
             unknown = (text.notna() & coded.isna()).to_numpy()
             issues.append(issue_rows(frame, unknown, f.name, "unknown_choice", ERROR, "mã lựa chọn không có trong phiếu", value=text))
             out[f.name] = coded.map({"yes": True, "no": False}).astype("boolean") if f.choice_list == "yes_no" else coded.astype(object)
         elif f.type == "select_multiple":
-            text = raw.map(clean_text)
+            text = per_value(raw, clean_text)
             allowed = questionnaire.choices.get(f.choice_list, ())
             match = _choice_matcher(allowed)
-            matched = text.map(lambda v: [match(c) for c in v.split(" ")] if isinstance(v, str) else [])
-            unknown = matched.map(lambda codes: any(c is None for c in codes)).to_numpy()
-            issues.append(issue_rows(frame, unknown, f.name, "unknown_choice", ERROR, "mã lựa chọn không có trong phiếu", value=text))
-            chosen = matched.map(lambda codes: {c for c in codes if c is not None})
-            out[f.name] = chosen.map(lambda s: " ".join(c for c in allowed if c in s) or None).astype(object)
+            # Worked out once per distinct answer text: (any unknown code, the codes chosen).
+            keys, distinct = pd.factorize(text.to_numpy(dtype=object))
+            parsed = [[match(c) for c in v.split(" ")] for v in distinct]
+            unknown_d = np.array([any(c is None for c in codes) for codes in parsed] + [False])
+            chosen_d = [{c for c in codes if c is not None} for codes in parsed] + [set()]
+            issues.append(issue_rows(frame, unknown_d[keys], f.name, "unknown_choice", ERROR, "mã lựa chọn không có trong phiếu", value=text))
+            out[f.name] = pd.Series(np.array([" ".join(c for c in allowed if c in chosen) or None for chosen in chosen_d],
+                                             dtype=object)[keys], index=frame.index, dtype=object)
+            answered = text.notna()
             for code in allowed:
-                out[f"{f.name}__{code}"] = chosen.map(lambda s, c=code: c in s).astype("boolean").where(text.notna(), pd.NA)
+                has = np.array([code in chosen for chosen in chosen_d])[keys]
+                out[f"{f.name}__{code}"] = pd.Series(has, index=frame.index).astype("boolean").where(answered, pd.NA)
         elif f.type == "date":
             as_text = raw.map(lambda v: v if isinstance(v, str) else None)
             dates = pd.to_datetime(as_text, errors="coerce", format="mixed")
@@ -381,19 +500,19 @@ def _type_columns(frame: pd.DataFrame, fields: Iterable[Field], questionnaire: Q
         elif f.type == "text":
             rule = rules.get(f.name)
             if f.name in NAME_FIELDS:
-                text = raw.map(clean_name)
+                text = per_value(raw, clean_name)
             elif rule is not None and rule.numbers:
                 zero = bool(rule.pattern and rule.pattern.lstrip("^").startswith("0"))
-                text = raw.map(lambda v: clean_digits(v, zero))
+                text = per_value(raw, lambda v: clean_digits(v, zero))
             else:
-                text = raw.map(clean_text)
-            control = raw.map(lambda v: isinstance(v, str) and bool(_CONTROL.search(v))).to_numpy()
+                text = per_value(raw, clean_text)
+            control = per_value(raw, _has_control).astype(bool).to_numpy()
             issues.append(issue_rows(frame, control, f.name, "control_characters", WARNING, "có ký tự điều khiển; đã bỏ"))
-            too_long = text.map(lambda v: isinstance(v, str) and len(v) > MAX_TEXT).to_numpy()
+            too_long = per_value(text, lambda v: isinstance(v, str) and len(v) > MAX_TEXT).astype(bool).to_numpy()
             issues.append(issue_rows(frame, too_long, f.name, "too_long", WARNING, f"dài quá {MAX_TEXT} ký tự, đã cắt"))
-            out[f.name] = text.map(lambda v: v[:MAX_TEXT] if isinstance(v, str) else None).astype(object)
+            out[f.name] = per_value(text, lambda v: v[:MAX_TEXT] if isinstance(v, str) else None)
         else:  # start, end, deviceid, calculate and other metadata: keep the text
-            out[f.name] = raw.map(lambda v: (clean_text(v) or "")[:MAX_TEXT] or None).astype(object)
+            out[f.name] = per_value(raw, lambda v: (clean_text(v) or "")[:MAX_TEXT] or None)
     return out, issues
 
 
@@ -444,6 +563,16 @@ def tidy_submissions(current: pd.DataFrame, questionnaire: Questionnaire) -> Tid
         issues.append(problems.reindex(columns=ISSUE_COLUMNS))
     households, members = derive_columns(households, members, questionnaire)
     return TidyTables(households=households, members=members, issues=concat_issues(issues))
+
+
+def concat_tables(parts: Iterable[TidyTables]) -> TidyTables:
+    """Tidy tables of disjoint sets of submissions (chunks, in order) as one."""
+    parts = list(parts)
+    if len(parts) == 1:
+        return parts[0]
+    return TidyTables(households=pd.concat([p.households for p in parts], ignore_index=True),
+                      members=pd.concat([p.members for p in parts], ignore_index=True),
+                      issues=concat_issues(p.issues for p in parts))
 
 
 def concat_issues(parts: Iterable[pd.DataFrame]) -> pd.DataFrame:

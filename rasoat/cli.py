@@ -18,6 +18,8 @@ import rasoat
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
+# The embedded server gets 20 s to start by default; a busy small machine at night may need more.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 app = typer.Typer(
     help="rasoat — rà soát hộ nghèo, hộ cận nghèo: the yearly review of poor and near-poor households.",
