@@ -82,24 +82,21 @@ def build_store(data_dir: Path, households: int) -> int:
     Each household goes through the same conversion as an element `rasoat sync` reads from
     Central's OData feed, in batches so a million households never sit in memory at once.
     """
+    from itertools import islice
+
     from rasoat.flows.review import DataFolder, questionnaire_for, store_url
     from rasoat.pipeline import synthetic
     from rasoat.pipeline.rawstore import RawStore
-    from rasoat.pipeline.sources.folder import odata_element
     from rasoat.settings import load_settings
 
     settings = load_settings()
     q = questionnaire_for(settings)
     total = sum(h.resident_households for h in settings.hamlets)
     stored = 0
+    versions = synthetic.raw_submissions(list(settings.hamlets), q, seed=1, scale=households / total, source="bench")
     with RawStore(store_url(settings, DataFolder(data_dir))) as store:
-        batch = []
-        for sub in synthetic.iter_commune(list(settings.hamlets), q, seed=1, scale=households / total):
-            batch.append(odata_element(json.loads(json.dumps(synthetic.odata_row(sub, 0, q), default=str)), q.form_id, "bench"))
-            if len(batch) == 20_000:
-                stored += store.ingest(batch).new_versions
-                batch = []
-        stored += store.ingest(batch).new_versions
+        while batch := list(islice(versions, 20_000)):
+            stored += store.ingest(batch).new_versions
     return stored
 
 

@@ -1338,6 +1338,16 @@ def odata_pages(
     return pages
 
 
+def raw_submissions(hamlets: Iterable[Any], questionnaire, seed: int, scale: float = 1.0, source: str = "synthetic"):
+    """The clean commune (`iter_commune`) as the raw versions `rasoat sync` stores from Central's
+    OData feed, one at a time: how benchmarks and tests fill a raw store of any size."""
+    from rasoat.pipeline.sources.folder import odata_element
+
+    for sub in iter_commune(hamlets, questionnaire, seed, scale=scale):
+        element = json.loads(json.dumps(odata_row(sub, 0, questionnaire), default=str))  # as it arrives over HTTP
+        yield odata_element(element, questionnaire.form_id, source)
+
+
 def write_central_odata_json(
     submissions: Iterable[Mapping],
     questionnaire,

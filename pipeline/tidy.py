@@ -570,8 +570,13 @@ def concat_tables(parts: Iterable[TidyTables]) -> TidyTables:
     parts = list(parts)
     if len(parts) == 1:
         return parts[0]
-    return TidyTables(households=pd.concat([p.households for p in parts], ignore_index=True),
-                      members=pd.concat([p.members for p in parts], ignore_index=True),
+
+    def joined(frames: list[pd.DataFrame]) -> pd.DataFrame:
+        # An empty part's columns are typed object; leaving it out keeps the others' dtypes.
+        filled = [f for f in frames if len(f)] or frames[:1]
+        return pd.concat(filled, ignore_index=True) if len(filled) > 1 else filled[0].reset_index(drop=True)
+
+    return TidyTables(households=joined([p.households for p in parts]), members=joined([p.members for p in parts]),
                       issues=concat_issues(p.issues for p in parts))
 
 

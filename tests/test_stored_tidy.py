@@ -1,0 +1,61 @@
+"""Tidying the raw store in chunks, and in worker processes, gives exactly one pass's tables."""
+
+from __future__ import annotations
+
+from itertools import islice
+
+import pandas as pd
+import pytest
+
+from rasoat.forms import load_questionnaire
+from rasoat.pipeline import stored_tidy, synthetic, tidy
+from rasoat.pipeline.rawstore import RawStore, current_versions
+
+QUESTIONNAIRE = synthetic.questionnaire_for(synthetic.load_example_hamlets(), load_questionnaire())
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    url = f"sqlite:///{tmp_path_factory.mktemp('store') / 'raw.sqlite3'}"
+    hamlets = synthetic.load_example_hamlets()[:3]
+    with RawStore(url) as raw:
+        versions = synthetic.raw_submissions(hamlets, QUESTIONNAIRE, seed=5, scale=0.4)
+        while batch := list(islice(versions, 100)):
+            raw.ingest(batch)
+        # a payload that cannot be read at all still becomes a (quarantined) household row
+        broken = next(iter(synthetic.raw_submissions(hamlets, QUESTIONNAIRE, seed=6, scale=0.01)))
+        raw.ingest([type(broken)(**{**broken.__dict__, "submission_id": "uuid:broken", "payload": "{not json"})])
+        index = raw.versions(payloads=False)
+        full = raw.versions()
+    return url, index, full
+
+
+def test_versions_without_payloads_are_the_same_index(store):
+    _, index, full = store
+    assert index["payload"].isna().all()
+    pd.testing.assert_frame_equal(index.drop(columns="payload"), full.drop(columns="payload"))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_chunks_and_workers_give_one_pass_tables(store, monkeypatch, workers):
+    url, index, full = store
+    current, _ = current_versions(index, {"received", "approved", "hasIssues", "edited"})
+    whole, _ = current_versions(full, {"received", "approved", "hasIssues", "edited"})
+    assert len(current) > 150
+    expected = tidy.tidy_submissions(whole, QUESTIONNAIRE)
+
+    monkeypatch.setattr(stored_tidy, "CHUNK", 40)  # several chunks, the broken payload in one of them
+    got = stored_tidy.tidy_stored(url, current, QUESTIONNAIRE, workers=workers)
+
+    pd.testing.assert_frame_equal(got.households, expected.households)
+    pd.testing.assert_frame_equal(got.members, expected.members)
+    pd.testing.assert_frame_equal(got.issues, expected.issues)
+    assert not got.households.set_index("submission_id").loc["uuid:broken", "readable"]
+
+
+def test_worker_count(monkeypatch):
+    monkeypatch.delenv("RASOAT_TIDY_WORKERS", raising=False)
+    assert stored_tidy.workers_for(7_500) == 1  # a commune: no processes to start
+    assert stored_tidy.workers_for(1_000_000) >= 1
+    monkeypatch.setenv("RASOAT_TIDY_WORKERS", "1")
+    assert stored_tidy.workers_for(1_000_000) == 1
