@@ -3,18 +3,32 @@
 fpdf2 embeds a subset of a TrueType font; Vietnamese needs one with its diacritics, such as
 DejaVu Sans (Debian's fonts-dejavu-core). Where no such font is found, no PDF is written and the
 caller reports it: a list is never printed with missing letters.
+
+A commune of a million households posts tens of thousands of rows, so the table is laid out here
+rather than by fpdf's ``table()`` (which measures every cell twice, a character at a time): each
+cell is word-wrapped once with the font's width table, rows are broken across pages by hand with
+the header row repeated, and each row goes out as the operators fpdf's ``rect()`` and ``text()``
+would write. The parsed font is kept per process; each document gets its own copy of the
+per-document state (glyph subset, font file object), so documents stay independent and
+byte-identical for the same input.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import itertools
 import os
+import threading
 from functools import lru_cache
+from io import BytesIO
 from pathlib import Path
 
 import pandas as pd
+from fontTools import ttLib
 from fpdf import FPDF
-from fpdf.fonts import FontFace
+from fpdf.fonts import SubsetMap, TTFFont
+from fpdf.util import escape_parens
 
 # Where DejaVu Sans is found: RASOAT_FONT_DIR first, then the usual system folders.
 _FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu", "/usr/local/share/fonts", "/Library/Fonts")
@@ -37,7 +51,7 @@ class _Posting(FPDF):
     def footer(self) -> None:
         self.set_y(-12)
         self.set_font("body", size=8)
-        self.cell(0, 6, f"Trang {self.page_no()} / {{nb}}", align="C")
+        self.cell(0, 6, f"Trang {self.page_no()} / {self.str_alias_nb_pages}", align="C")
 
 
 def _text(value) -> str:
@@ -49,6 +63,322 @@ def _text(value) -> str:
 # Relative column widths of the posting table: STT, name, hamlet, class, reason.
 _WIDTHS = {"STT": 4, "Họ và tên chủ hộ": 16, "Ấp": 11, "Phân loại": 11, "Lý do": 58}
 
+# ---------------------------------------------------------------------------- fonts, parsed once per process
+
+
+class _Font(TTFFont):
+    """fpdf's TrueType font with a faster `encode_text`: one `str.translate` per string instead of a
+    cached call per character. Characters are added to the document's glyph subset in order of first
+    use, as fpdf does, so the output stays deterministic."""
+
+    __slots__ = ("_codes", "_seen")
+
+    def encode_text(self, text: str) -> str:
+        if not self._seen.issuperset(text):
+            self._learn(text)
+        return f"({text.translate(self._codes)}) Tj"
+
+    def _learn(self, text: str) -> None:
+        """Gives each new character of `text` its code in the subset, stored as it is written in the
+        content stream: the code's two bytes (UTF-16BE, Identity-H) with PDF's string escapes."""
+        new = set(text).difference(self._seen)
+        for char in sorted(new, key=text.index):  # first use decides the subset position, as in fpdf
+            mapped = self.subset.pick(ord(char))
+            code = None if mapped is None else chr(mapped).encode("utf-16-be").decode("latin-1")
+            self._codes[ord(char)] = None if code is None else escape_parens(code)
+        self._seen.update(new)
+
+
+# What a posting list is written in: Latin with the Vietnamese letters, combining marks, punctuation,
+# currency (₫) and common symbols. A document whose text stays within it embeds from a copy of the
+# font cut down to these characters once per process, which makes the per-document subsetting fast;
+# any other document embeds from the whole font, as before.
+_REPERTOIRE = (*range(0x20, 0x7F), *range(0xA0, 0x250), *range(0x300, 0x370), *range(0x1E00, 0x1F00),
+               *range(0x2000, 0x2070), *range(0x20A0, 0x20D0), *range(0x2100, 0x2190), 0xFFFD)
+# The tables fpdf drops when it subsets a font for embedding (fpdf/output.py).
+_DROPPED_TABLES = ["FFTM", "GDEF", "GPOS", "GSUB", "MATH", "hdmx", "meta", "sbix", "CBDT", "CBLC", "EBDT", "EBLC",
+                   "EBSC", "SVG ", "CPAL", "COLR"]
+
+
+def _cut_down(data: bytes) -> bytes:
+    """The font reduced to `_REPERTOIRE` (outlines, hinting and the name table kept), as TrueType bytes."""
+    from fontTools import subset as ftsubset
+
+    font = ttLib.TTFont(BytesIO(data), recalcTimestamp=False)
+    options = ftsubset.Options(notdef_outline=True, recommended_glyphs=True, name_IDs=["*"], name_languages=["*"],
+                               name_legacy=True)
+    options.drop_tables += _DROPPED_TABLES
+    subsetter = ftsubset.Subsetter(options)
+    subsetter.populate(unicodes=_REPERTOIRE)
+    subsetter.subset(font)
+    cmap = font["cmap"]
+    windows = [t for t in cmap.tables if (t.platformID, t.platEncID) == (3, 1)]
+    if windows:  # one Unicode table is enough (fpdf reads the best one), and each is read again per document
+        cmap.tables = windows
+    out = BytesIO()
+    font.save(out)
+    return out.getvalue()
+
+
+class _Metrics:
+    """Advance widths of a font in 1/1000 em, for wrapping text without asking fpdf per character."""
+
+    def __init__(self, font: TTFFont):
+        self.default_width = font.desc.missing_width
+        self.widths = dict(font.cw)  # a plain dict: unlike fpdf's defaultdict it never grows
+        self.word_widths: dict[str, int] = {}
+
+    def width(self, word: str) -> int:
+        """Width of a word (cached: reasons repeat the same words)."""
+        w = self.word_widths.get(word)
+        if w is None:
+            w = sum(map(self.widths.get, map(ord, word), itertools.repeat(self.default_width, len(word))))
+            if len(self.word_widths) > 200_000:
+                self.word_widths.clear()
+            self.word_widths[word] = w
+        return w
+
+
+class _Template:
+    """A font parsed once per process: fpdf's TTFFont (widths, cmap, descriptor) and the bytes each
+    document's own font object is read from."""
+
+    def __init__(self, path: Path, style: str, cut_down: bool):
+        data = path.read_bytes()
+        self.data = _cut_down(data) if cut_down else data
+        font = TTFFont(FPDF(), BytesIO(self.data), "body" + style, style)  # what FPDF.add_font builds
+        font.ttffile = path
+        self.font = font
+        self.chars = frozenset(map(chr, font.cmap))
+        self.glyph_order = tuple(font.ttfont.getGlyphOrder())  # worked out once (from the cmap: no glyph names kept)
+        # only a plain TrueType font is shared; one that fpdf converts or patches is read per document
+        self.shareable = (not font.is_compressed and not font.is_cff and not font.is_symbol and font.color_font is None
+                          and ".notdef" in self.glyph_order)
+        font.ttfont.close()
+        self.metrics = _Metrics(font)
+
+
+_TEMPLATES: dict[tuple, _Template] = {}
+_TEMPLATES_LOCK = threading.Lock()
+
+
+def _template(path: Path, style: str, cut_down: bool) -> _Template:
+    stat = path.stat()
+    key = (str(path), stat.st_mtime_ns, stat.st_size, style, cut_down)
+    with _TEMPLATES_LOCK:
+        found = _TEMPLATES.get(key)
+        if found is None:
+            found = _TEMPLATES[key] = _Template(path, style, cut_down)
+        return found
+
+
+def _add_fonts(pdf: FPDF, fonts: tuple[Path, Path], used: set[str]) -> tuple[_Metrics, _Metrics]:
+    """`pdf.add_font("body", "")` and `("body", "B")` without parsing the fonts again: for each, a copy of
+    the parsed font with this document's own font file object, glyph subset and descriptor. `used`:
+    every character the document writes, to choose between the cut-down and the whole font.
+    Returns the (regular, bold) widths."""
+    regular, bold = Path(fonts[0]), Path(fonts[1])
+    try:
+        templates = [_template(regular, "", True), _template(bold, "B", True)]
+        if not all(used <= t.chars for t in templates):
+            templates = [_template(regular, "", False), _template(bold, "B", False)]
+    except Exception:  # noqa: BLE001 - a font file fontTools cannot cut down: let fpdf read it its own way
+        templates = []
+    if not templates or not all(t.shareable for t in templates):
+        pdf.add_font("body", style="", fname=str(regular))
+        pdf.add_font("body", style="B", fname=str(bold))
+        return _Metrics(pdf.fonts["body"]), _Metrics(pdf.fonts["bodyB"])
+    for style, template in zip(("", "B"), templates):
+        src = template.font
+        font = _Font.__new__(_Font)
+        for slot in TTFFont.__slots__:
+            if hasattr(src, slot):  # fpdf leaves some slots unset
+                setattr(font, slot, getattr(src, slot))
+        font.i = len(pdf.fonts) + 1
+        # subsetting at output rewrites the font object in place: each document reads its own (lazily)
+        font.ttfont = ttLib.TTFont(BytesIO(template.data), recalcTimestamp=False, recalcBBoxes=False, lazy=True)
+        font.ttfont.setGlyphOrder(list(template.glyph_order))
+        font.desc = copy.copy(src.desc)  # output() numbers it and hangs the font file on it
+        font.missing_glyphs = []
+        font.biggest_size_pt = 0
+        font._hbfont = None
+        font.subset = SubsetMap(font)
+        font._codes, font._seen = {}, set()
+        pdf.fonts["body" + style] = font
+    return templates[0].metrics, templates[1].metrics
+
+
+# ---------------------------------------------------------------------------- the table, laid out by hand
+
+
+def _wrap(text: str, room: int, metrics: _Metrics) -> list[tuple[str, int]]:
+    """Greedy word wrap of `text` into lines no wider than `room` (1/1000 em units): (line, width).
+    Breaks at spaces and newlines; a word wider than a line is cut between characters."""
+    lines: list[tuple[str, int]] = []
+    known, width = metrics.word_widths, metrics.width
+    space = width(" ")
+    for para in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        line: list[str] = []
+        used = 0
+        for word in para.split(" "):
+            w = known.get(word)
+            if w is None:
+                w = width(word)
+            if line and used + space + w <= room:
+                line.append(word)
+                used += space + w
+                continue
+            if line:
+                lines.append((" ".join(line), used))
+            if w > room and len(word) > 1:  # too long for any line: cut it
+                get, default = metrics.widths.get, metrics.default_width
+                piece, piece_w = [], 0
+                for char in word:
+                    cw = get(ord(char), default)
+                    if piece and piece_w + cw > room:
+                        lines.append(("".join(piece), piece_w))
+                        piece, piece_w = [], 0
+                    piece.append(char)
+                    piece_w += cw
+                line, used = ["".join(piece)], piece_w
+            else:
+                line, used = [word], w
+        lines.append((" ".join(line), used))
+    return lines
+
+
+class _Grid:
+    """The posting table: column geometry, wrapping and drawing of one row at a time."""
+
+    LINE = 5.0  # mm per text line
+
+    def __init__(self, pdf: FPDF, columns: list[str], size: float):
+        self.pdf = pdf
+        weights = [_WIDTHS.get(c, 12) for c in columns]
+        total = sum(weights)
+        self.widths = [pdf.epw * w / total for w in weights]
+        self.xs = [pdf.l_margin + sum(self.widths[:i]) for i in range(len(columns))]
+        self.centered = [c == "STT" for c in columns]
+        self.k = pdf.k
+        self.font_mm = size / pdf.k
+        self.to_mm = size / 1000 / pdf.k  # 1/1000 em -> mm at this size
+        self.rooms = [int((w - 2 * pdf.c_margin) / self.to_mm) for w in self.widths]
+        # the fixed numbers of each row, formatted once as rect() and text() format them
+        self.boxes_pt = [(f"{x * pdf.k:.2f}", f"{w * pdf.k:.2f}") for x, w in zip(self.xs, self.widths)]
+        self.left_pt = [f"{(x + pdf.c_margin) * pdf.k:.2f}" for x in self.xs]
+
+    def lay_out(self, values: list[str], metrics: _Metrics) -> list[list[tuple[str, int]]]:
+        out = []
+        for value, room in zip(values, self.rooms):
+            if not value:
+                out.append([])
+                continue
+            if len(value) <= 48 and "\n" not in value and "\r" not in value:  # names, hamlets: usually one line
+                w = metrics.width(value)
+                if w <= room:
+                    out.append([(value, w)])
+                    continue
+            out.append(_wrap(value, room, metrics))
+        return out
+
+    def draw(self, y: float, cells: list[list[tuple[str, int]]], start: int, count: int, *, fill: bool) -> float:
+        """Draws lines start..start+count of each cell as one row at height y; returns the row height.
+
+        What fpdf's rect() and text() would write, written directly: one call per row instead of one
+        per border and per line. Where text() would do more (set the font on a new page, or switch to
+        the text colour because the fill colour differs), text() itself is called."""
+        pdf, line_h, k, page_h = self.pdf, self.LINE, self.k, self.pdf.h
+        height = count * line_h
+        top, minus_h, op = (page_h - y) * k, -height * k, "B" if fill else "S"
+        ops = [f"{x_pt} {top:.2f} {w_pt} {minus_h:.2f} re {op}" for x_pt, w_pt in self.boxes_pt]
+        font, direct = pdf.current_font, pdf.fill_color == pdf.text_color
+        cm, to_mm, shift = pdf.c_margin, self.to_mm, 0.5 * line_h + 0.3 * self.font_mm
+        for x, w, lines, centered, left_pt in zip(self.xs, self.widths, cells, self.centered, self.left_pt):
+            shown = lines[start:start + count] if start or len(lines) > count else lines
+            if not shown:
+                continue
+            base = y + (height - len(shown) * line_h) / 2 + shift  # vertically centred, like fpdf's table
+            for i, (line, units) in enumerate(shown):
+                if not line:
+                    continue
+                tx = x + cm + ((w - 2 * cm - units * to_mm) / 2 if centered else 0)
+                ty = base + i * line_h
+                if direct and pdf.current_font_is_set_on_page:
+                    x_pt = f"{tx * k:.2f}" if centered else left_pt
+                    ops.append(f"BT {x_pt} {(page_h - ty) * k:.2f} Td {font.encode_text(line)} ET")
+                else:
+                    if ops:
+                        pdf._out("\n".join(ops))
+                        ops = []
+                    pdf.text(tx, ty, line)
+        if ops:
+            pdf._out("\n".join(ops))
+        return height
+
+
+class _Table:
+    """The table laid out before anything is drawn: the wrapped lines of every cell and, from those,
+    which rows start a new page, so the page count is known before the first footer is written."""
+
+    def __init__(self, pdf: FPDF, columns: list[str], rows: list[list[str]], regular: _Metrics, bold: _Metrics):
+        self.pdf = pdf
+        self.grid = grid = _Grid(pdf, columns, 9)
+        line_h = grid.LINE
+        self.header = grid.lay_out(columns, bold)
+        self.header_lines = header_lines = max((len(c) for c in self.header), default=1) or 1
+        bottom = pdf.page_break_trigger
+        per_page = int((bottom - pdf.t_margin - header_lines * line_h + 1e-6) // line_h)  # lines under the header
+        # (new page before?, cells, first line, line count) per piece of a row
+        self.pieces: list[tuple[bool, list[list[tuple[str, int]]], int, int]] = []
+        y = pdf.get_y()
+        self.first_page_break = bool(rows) and y + (header_lines + 1) * line_h > bottom
+        self.pages = 1 + self.first_page_break
+        if self.first_page_break:
+            y = pdf.t_margin
+        y += header_lines * line_h
+        new_page = False  # whether the next piece starts a page (so it is drawn whatever the room)
+        for values in rows:
+            cells = grid.lay_out(values, regular)
+            n = max((len(c) for c in cells), default=1) or 1
+            start = 0
+            while start < n:
+                room = int((bottom - y + 1e-6) // line_h)
+                if not new_page and ((start == 0 and n <= per_page and room < n) or room < 1):
+                    y, new_page = pdf.t_margin + header_lines * line_h, True  # does not fit: a new page, header again
+                    self.pages += 1
+                    continue
+                count = max(1, min(room, n - start))  # a row taller than a page is continued on the next one
+                self.pieces.append((new_page, cells, start, count))
+                new_page = False
+                y += count * line_h
+                start += count
+
+    def draw(self) -> None:
+        pdf, grid = self.pdf, self.grid
+
+        def header(y: float) -> float:
+            pdf.set_font("body", "B", 9)
+            pdf.set_fill_color(235)
+            y += grid.draw(y, self.header, 0, self.header_lines, fill=True)
+            pdf.set_fill_color(0)  # the text colour: text() then needs no colour switch
+            pdf.set_font("body", "", 9)
+            return y
+
+        if self.first_page_break:
+            pdf.add_page()
+        y = header(pdf.get_y())
+        for new_page, cells, start, count in self.pieces:
+            if new_page:
+                pdf.add_page()
+                y = header(pdf.get_y())
+            y += grid.draw(y, cells, start, count, fill=False)
+        pdf.set_xy(pdf.l_margin, y)
+
+
+_LABELS = ("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc", "Không có hộ nào trong danh sách này.",
+           "NGƯỜI LẬP BIỂU", "TM. ỦY BAN NHÂN DÂN", "CHỦ TỊCH", "(Ký, ghi rõ họ tên)", "(Ký, ghi rõ họ tên, đóng dấu)",
+           "Trang 0123456789 / {}")
+
 
 def posting_pdf(table: pd.DataFrame, *, authority: str, title: str, place: str, rule_line: str, provisional_note: str | None,
                 date_line: str, created: dt.date) -> bytes | None:
@@ -57,12 +387,17 @@ def posting_pdf(table: pd.DataFrame, *, authority: str, title: str, place: str, 
     fonts = find_font()
     if fonts is None:
         return None
+    columns = [str(c) for c in table.columns]
+    rows = [[_text(v) for v in values] for values in table.itertuples(index=False, name=None)]
+    used = set("".join(itertools.chain(itertools.chain.from_iterable(rows), columns, _LABELS, authority.upper(),
+                                       (title, place, rule_line, provisional_note or "", date_line))))
+    used.discard("\n")
+    used.discard("\r")
     pdf = _Posting(orientation="L", unit="mm", format="A4")
     pdf.set_creation_date(dt.datetime.combine(created, dt.time(0, 0), dt.timezone.utc))  # same inputs, same bytes
     pdf.set_title(title)
     pdf.set_author(authority)
-    pdf.add_font("body", style="", fname=str(fonts[0]))
-    pdf.add_font("body", style="B", fname=str(fonts[1]))
+    regular, bold = _add_fonts(pdf, fonts, used)
     pdf.set_auto_page_break(auto=True, margin=16)
     pdf.set_margins(12, 12, 12)
     pdf.alias_nb_pages()
@@ -82,14 +417,11 @@ def posting_pdf(table: pd.DataFrame, *, authority: str, title: str, place: str, 
             pdf.cell(0, 5, line, align="C", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
 
-    columns = list(table.columns)
-    widths = tuple(_WIDTHS.get(c, 12) for c in columns)
-    pdf.set_font("body", "", 9)
-    with pdf.table(col_widths=widths, repeat_headings=1, headings_style=FontFace(emphasis="BOLD", fill_color=(235, 235, 235)),
-                   line_height=5, text_align=tuple("CENTER" if c == "STT" else "LEFT" for c in columns)) as grid:
-        grid.row(columns)
-        for values in table.itertuples(index=False, name=None):
-            grid.row([_text(v) for v in values])
+    laid_out = _Table(pdf, columns, rows, regular, bold)
+    digits = len(str(laid_out.pages + 1))  # the signature block may take one more page
+    if digits > 3:  # "{nb}" leaves room for three digits in the centred footer; make room for more
+        pdf.alias_nb_pages("{" + "N" * (digits - 2) + "}")
+    laid_out.draw()
     if table.empty:
         pdf.cell(0, 8, "Không có hộ nào trong danh sách này.", align="C", new_x="LMARGIN", new_y="NEXT")
 
