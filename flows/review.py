@@ -303,7 +303,7 @@ def publish_task(classified: pd.DataFrame, tables: aggregate.IndicatorTables, se
 
 @flow(name="review", log_prints=False, validate_parameters=False)
 def review_flow(data_dir: str, config_dir: str | None = None, reference_year: int | None = None, pull: bool = True,
-                lock_wait_seconds: float | None = None) -> ReviewResult:
+                lock_wait_seconds: float | None = None, rule_set: str | None = None) -> ReviewResult:
     """One review run. `pull=False` is a rerun: the stored raw data only, no source read.
 
     Holds `<data_dir>/run.lock` for the whole run; raises `RunSkipped` when another run holds it
@@ -311,18 +311,18 @@ def review_flow(data_dir: str, config_dir: str | None = None, reference_year: in
     """
     with run_lock(data_dir, lock_wait_seconds):
         remove_incomplete(DataFolder(Path(data_dir)).publications)  # what a killed run left; no other run is going
-        result = _review(data_dir, config_dir, reference_year, pull)
+        result = _review(data_dir, config_dir, reference_year, pull, rule_set=rule_set)
     attach_artifacts(result)
     return result
 
 
 @flow(name="rerun", log_prints=False, validate_parameters=False)
 def rerun_flow(data_dir: str, config_dir: str | None = None, reference_year: int | None = None,
-               lock_wait_seconds: float | None = None) -> ReviewResult:
+               lock_wait_seconds: float | None = None, rule_set: str | None = None) -> ReviewResult:
     """Process and publish again from the stored raw data with the current corrections; no network, no inbox."""
     with run_lock(data_dir, lock_wait_seconds):
         remove_incomplete(DataFolder(Path(data_dir)).publications)
-        result = _review(data_dir, config_dir, reference_year, pull=False)
+        result = _review(data_dir, config_dir, reference_year, pull=False, rule_set=rule_set)
     attach_artifacts(result)
     return result
 
@@ -371,10 +371,13 @@ class ReviewSteps:
 
 
 def _review(data_dir: str, config_dir: str | None = None, reference_year: int | None = None, pull: bool = True,
-            steps: ReviewSteps | None = None) -> ReviewResult:
-    """The review's steps, run inside `review_flow` or `rerun_flow` (which hold the lock)."""
+            steps: ReviewSteps | None = None, rule_set: str | None = None) -> ReviewResult:
+    """The review's steps, run inside `review_flow` or `rerun_flow` (which hold the lock).
+
+    `rule_set` (a rule set id) classifies under that rule set instead of the one of the year.
+    """
     steps = steps or TASKS
-    settings = load_settings(Path(config_dir) if config_dir else None)
+    settings = load_settings(Path(config_dir) if config_dir else None).with_rule_set(rule_set)
     folder = DataFolder(Path(data_dir))
     year = reference_year or settings.review.reference_year
     ruleset = settings.ruleset_for(year)

@@ -136,6 +136,7 @@ def run(
     config: Optional[Path] = CONFIG_OPTION,
     year: Optional[int] = typer.Option(None, "--year", "-y", help="Reference year of the list (default: from the configuration)."),
     no_pull: bool = typer.Option(False, "--no-pull", help="Rerun from the stored raw data only; read no new files."),
+    rule_set: Optional[str] = typer.Option(None, "--rule-set", help="Classify under this rule set id (config/rulesets/) instead of the year's."),
     debug: bool = typer.Option(False, "--debug", help="Show the full error trace when something unexpected fails."),
 ) -> None:
     """Run the whole review: read submissions, store them raw, clean, classify, aggregate, publish.
@@ -148,6 +149,7 @@ def run(
     settings = _load(config)
     year = year or settings.review.reference_year
     try:
+        settings = settings.with_rule_set(rule_set)
         settings.ruleset_for(year)
     except ConfigError as exc:
         _fail(str(exc))
@@ -169,7 +171,8 @@ def run(
         stage_log.setLevel(logging.INFO)
         stage_log.propagate = debug  # the bar shows the stages; the log lines only with --debug
         try:
-            result = review_flow(data_dir=str(folder.root), config_dir=str(config) if config else None, reference_year=year, pull=not no_pull)
+            result = review_flow(data_dir=str(folder.root), config_dir=str(config) if config else None, reference_year=year, pull=not no_pull,
+                                 rule_set=rule_set)
         except ConfigError as exc:
             _fail(str(exc))
         except RunSkipped as exc:  # another run holds <data>/run.lock: not an error, nothing to do

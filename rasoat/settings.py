@@ -330,13 +330,24 @@ class Settings(_Model):
     points_table: "PointsTable | None" = None
     reports: "ReportsFile | None" = None
     server: Server = Server()
+    chosen_rule_set: str | None = None  # a run's explicit choice (`rasoat run --rule-set`), else by year
+
+    def with_rule_set(self, ruleset_id: str | None) -> "Settings":
+        """These settings with every list classified under the rule set `ruleset_id` (None: by year)."""
+        if ruleset_id is None:
+            return self
+        self.ruleset_by_id(ruleset_id)  # an unknown id fails here, naming the available ones
+        return self.model_copy(update={"chosen_rule_set": ruleset_id})
 
     def ruleset_for(self, reference_year: int, national: bool = False) -> RuleSet:
         """The rule set for a list valid in `reference_year` (the year, not the collection date).
 
         A province override (config/rulesets/overrides/) covering the year takes precedence over
-        the national rule set unless `national` is set.
+        the national rule set unless `national` is set. A rule set chosen for the run
+        (`with_rule_set`) takes precedence over both.
         """
+        if self.chosen_rule_set is not None:
+            return self.ruleset_by_id(self.chosen_rule_set)
         overrides = [r for r in self.rulesets if r.extends and r.applies_to(reference_year)]
         if overrides and not national:
             if len(overrides) > 1:

@@ -72,6 +72,15 @@ def test_2027_rules_mark_the_publication_provisional(data_dir: Path):
     assert all(r["Quy tắc tạm thời"] == "Có" for r in rows(result.publication / "commune" / "ho-ngheo.csv"))
 
 
+def test_a_chosen_rule_set_classifies_the_year_under_it(data_dir: Path):
+    result = review_flow(data_dir=str(data_dir), reference_year=2026, rule_set="vn-2027-2030")
+    assert result.reference_year == 2026 and result.rule_set_version == "2027-2030.1" and result.provisional
+    manifest = json.loads((result.publication / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["rule_set"]["id"] == "vn-2027-2030" and manifest["reference_year"] == 2026
+    with pytest.raises(ConfigError, match="no rule set with id 'vn-1999'.*vn-2022-2026"):
+        SETTINGS.with_rule_set("vn-1999")
+
+
 def test_a_failed_run_leaves_the_last_good_publication_current(data_dir: Path, tmp_path: Path):
     good = review_flow(data_dir=str(data_dir), reference_year=2026)
     config = tmp_path / "config"
@@ -111,6 +120,8 @@ def test_command_line_errors_are_short_and_actionable(tmp_path: Path):
     assert "Traceback" not in result.output
     result = CliRunner().invoke(app, ["run", "--year", "2040", "--data-dir", str(tmp_path / "d")], env={"COLUMNS": "300"})
     assert result.exit_code == 2 and "no rule set covers reference year 2040" in result.output
+    result = CliRunner().invoke(app, ["run", "--rule-set", "vn-1999", "--data-dir", str(tmp_path / "d")], env={"COLUMNS": "300"})
+    assert result.exit_code == 2 and "no rule set with id 'vn-1999'" in result.output
     for command in (["--help"], ["run", "--help"], ["config", "check", "--help"]):
         assert CliRunner().invoke(app, command).exit_code == 0
 
