@@ -42,9 +42,11 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import itertools
 import json
 import math
 import numbers
+import operator
 import os
 import re
 import secrets
@@ -55,6 +57,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import xlsxwriter
 
@@ -239,18 +242,60 @@ def _check_columns(classified: pd.DataFrame) -> None:
         raise ValueError(f"unknown ethnicity code(s): {', '.join(sorted(map(str, codes)))}")
 
 
+def _sortable(texts: list[str]) -> np.ndarray | None:
+    """The texts as a NumPy unicode array, which sorts as Python sorts str (by code point), or None
+    when it would not (a text holding NUL, which NumPy drops at the end) or would be too large."""
+    longest = max(map(len, texts), default=0)
+    if longest > 256 or _SEP.join(texts).count(_SEP) != max(len(texts) - 1, 0):
+        return None
+    return np.array(texts, dtype=f"U{max(longest, 1)}")
+
+
+def _text_order(keys: list[list[str]]) -> np.ndarray:
+    """Positions sorting the rows by the text keys, first key first, stably (as a mergesort)."""
+    count = len(keys[0])
+    order = np.arange(count)
+    for key in reversed(keys):  # least significant first: each stable sort keeps the previous order
+        sortable = _sortable(key)
+        if sortable is None:
+            return np.array(sorted(range(count), key=lambda i: tuple(k[i] for k in keys)), dtype=np.int64)
+        order = order[np.argsort(sortable[order], kind="stable")]
+    return order
+
+
+def _sorted_keyed(classified: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """(the households sorted by hamlet code then household id, their hamlet codes as text)."""
+    hamlet = _text_column(classified["hamlet"])
+    order = _text_order([hamlet, _text_column(classified["household_id"])])
+    return classified.iloc[order], np.array(hamlet, dtype=object)[order].tolist()
+
+
 def _sorted(classified: pd.DataFrame) -> pd.DataFrame:
-    keyed = classified.assign(
-        _h=classified["hamlet"].map(_text_or_empty),
-        _id=classified["household_id"].map(_text_or_empty),
-    )
-    return keyed.sort_values(["_h", "_id"], kind="mergesort").drop(columns=["_h", "_id"])
+    return _sorted_keyed(classified)[0]
 
 
 def _int_column(series: pd.Series) -> pd.Series:
+    dtype = series.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "biu" and (dtype.kind != "u" or dtype.itemsize < 8):
+        return pd.array(series.to_numpy().astype(np.int64), dtype="Int64")
+    if (isinstance(dtype, pd.api.extensions.ExtensionDtype) and dtype.kind in "iu" and hasattr(series.array, "_mask")
+            and not (dtype.kind == "u" and np.dtype(dtype.numpy_dtype).itemsize == 8)):
+        return series.array.astype("Int64")
     return pd.array(
         [pd.NA if _is_missing(v) else int(v) for v in series], dtype="Int64"
     )
+
+
+def _ethnicity_labels(series: pd.Series) -> list[str]:
+    codes = series.to_numpy(dtype=object)
+    missing = np.asarray(pd.isna(codes), dtype=bool).tolist()
+    return ["" if m else ETHNICITY_LABELS.get(v, "") for v, m in zip(codes.tolist(), missing)]
+
+
+def _provisional_marks(series: pd.Series) -> list[str]:
+    if isinstance(series.dtype, np.dtype) and series.dtype.kind == "b":
+        return np.where(series.to_numpy(), "Có", "").tolist()
+    return ["Có" if (not _is_missing(v) and bool(v)) else "" for v in series]
 
 
 def _officer_table(rows: pd.DataFrame) -> pd.DataFrame:
@@ -258,24 +303,27 @@ def _officer_table(rows: pd.DataFrame) -> pd.DataFrame:
     table = pd.DataFrame(
         {
             "STT": pd.array(range(1, n + 1), dtype="Int64"),
-            "Mã hộ": [_text_or_empty(v) for v in rows["household_id"]],
-            "Họ và tên chủ hộ": [_text_or_empty(v) for v in rows["head_name"]],
-            _ID_HEADER: [_text_or_empty(v) for v in rows["head_id_number"]],
-            _PHONE_HEADER: [_text_or_empty(v) for v in rows["phone"]],
-            "Ấp": [_text_or_empty(v) for v in rows["hamlet_name"]],
-            "Dân tộc": [ETHNICITY_LABELS.get(v, "") if not _is_missing(v) else ""
-                        for v in rows["ethnicity"]],
+            "Mã hộ": _text_column(rows["household_id"]),
+            "Họ và tên chủ hộ": _text_column(rows["head_name"]),
+            _ID_HEADER: _text_column(rows["head_id_number"]),
+            _PHONE_HEADER: _text_column(rows["phone"]),
+            "Ấp": _text_column(rows["hamlet_name"]),
+            "Dân tộc": _ethnicity_labels(rows["ethnicity"]),
             "Số nhân khẩu": _int_column(rows["members"]),
             MONEY_HEADER: _int_column(rows["income_per_capita_month"]),
             "Số chỉ số thiếu hụt": _int_column(rows["deprivation_count"]),
-            "Các chỉ số thiếu hụt": [_text_or_empty(v) for v in rows["deprived_indicators"]],
-            "Lý do": [_text_or_empty(v) for v in rows["reason"]],
-            _PROVISIONAL_HEADER: ["Có" if (not _is_missing(v) and bool(v)) else ""
-                                  for v in rows["provisional"]],
+            "Các chỉ số thiếu hụt": _text_column(rows["deprived_indicators"]),
+            "Lý do": _text_column(rows["reason"]),
+            _PROVISIONAL_HEADER: _provisional_marks(rows["provisional"]),
         },
         columns=OFFICER_COLUMNS,
     )
     return table.reset_index(drop=True)
+
+
+def _officer_lists(ordered: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    classes = ordered["household_class"]
+    return {name: _officer_table(ordered[classes == cls]) for name, cls in _OFFICER_LISTS.items()}
 
 
 def household_lists(classified: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -286,14 +334,12 @@ def household_lists(classified: pd.DataFrame) -> dict[str, pd.DataFrame]:
     public posting (see `posting_list`). Text is NFC-normalised; missing values are empty text.
     """
     _check_columns(classified)
-    ordered = _sorted(classified)
-    return {
-        name: _officer_table(ordered[ordered["household_class"] == cls])
-        for name, cls in _OFFICER_LISTS.items()
-    }
+    return _officer_lists(_sorted(classified))
 
 
 _DIGIT_RUN = re.compile(r"\d[\d .\-]{4,}\d")
+_DECIMAL_OR_SEP = re.compile(r"[\d\x00]+")
+_NOT_DECIMAL_OR_SEP = re.compile(r"[^\d\x00]+")
 
 
 def _digits(text: str) -> str:
@@ -304,8 +350,15 @@ def _secrets_of(classified: pd.DataFrame) -> frozenset[str]:
     """ID numbers and phones of every household, as bare digits (to redact from posted text)."""
     found: set[str] = set()
     for column in ("head_id_number", "phone"):
-        for value in classified[column]:
-            digits = _digits(_text_or_empty(value))
+        texts = _text_column(classified[column])
+        joined = _SEP.join(texts)
+        rest = set(_DECIMAL_OR_SEP.sub("", joined))
+        if joined.count(_SEP) == max(len(texts) - 1, 0) and not any(ch.isdigit() for ch in rest):
+            # every character isdigit() keeps is a decimal digit: strip the others all at once
+            found.update(d for d in _NOT_DECIMAL_OR_SEP.sub("", joined).split(_SEP) if len(d) >= 6)
+            continue
+        for text in set(texts):
+            digits = _digits(text)
             if len(digits) >= 6:
                 found.add(digits)
     return frozenset(found)
@@ -316,7 +369,7 @@ def _redact(text: str, secrets_: frozenset[str]) -> str:
 
     One pass over the text with a set lookup: the cost does not grow with the commune's size.
     """
-    if not secrets_ or not any(ch.isdigit() for ch in text):
+    if not secrets_:
         return text
     return _DIGIT_RUN.sub(lambda m: _REDACTED if _digits(m.group(0)) in secrets_ else m.group(0), text)
 
@@ -332,21 +385,25 @@ def posting_list(
     whole commune when laying out one hamlet's list).
     """
     _check_columns(classified)
-    ordered = _sorted(classified)
     if isinstance(hidden_from, frozenset):  # already collected once for the whole commune
         hidden = hidden_from
     else:
         hidden = _secrets_of(classified if hidden_from is None else hidden_from)
+    return _posting_lists(_sorted(classified), hidden)
+
+
+def _posting_lists(ordered: pd.DataFrame, hidden: frozenset[str]) -> dict[str, pd.DataFrame]:
     out: dict[str, pd.DataFrame] = {}
+    classes = ordered["household_class"]
     for name, cls in _POSTING_LISTS.items():
-        rows = ordered[ordered["household_class"] == cls]
+        rows = ordered[classes == cls]
         out[name] = pd.DataFrame(
             {
                 "STT": pd.array(range(1, len(rows) + 1), dtype="Int64"),
-                "Họ và tên chủ hộ": [_redact(_text_or_empty(v), hidden) for v in rows["head_name"]],
-                "Ấp": [_text_or_empty(v) for v in rows["hamlet_name"]],
-                "Phân loại": [_text_or_empty(v) for v in rows["class_label"]],
-                "Lý do": [_redact(_text_or_empty(v), hidden) for v in rows["reason"]],
+                "Họ và tên chủ hộ": [_redact(v, hidden) for v in _text_column(rows["head_name"])],
+                "Ấp": _text_column(rows["hamlet_name"]),
+                "Phân loại": _text_column(rows["class_label"]),
+                "Lý do": [_redact(v, hidden) for v in _text_column(rows["reason"])],
             },
             columns=POSTING_COLUMNS,
         )
@@ -357,7 +414,13 @@ def all_lists(
     classified: pd.DataFrame, *, hidden_from: pd.DataFrame | frozenset[str] | None = None
 ) -> dict[str, pd.DataFrame]:
     """Officer lists followed by posting lists, in publication order."""
-    return {**household_lists(classified), **posting_list(classified, hidden_from=hidden_from)}
+    _check_columns(classified)
+    if isinstance(hidden_from, frozenset):
+        hidden = hidden_from
+    else:
+        hidden = _secrets_of(classified if hidden_from is None else hidden_from)
+    ordered = _sorted(classified)
+    return {**_officer_lists(ordered), **_posting_lists(ordered, hidden)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -383,6 +446,197 @@ def _cell(value: Any) -> str | int | float | bool | None:
 
 def _header(value: Any) -> str:
     return neutralise(unicodedata.normalize("NFC", str(value)))
+
+
+# Whole columns at once. Each function below gives, for every value of a column, exactly what the
+# per-value functions above give (`_cell`, `_csv_text`, `_text_or_empty`), but decides by the
+# column's dtype once instead of by each value's type: a million-household publication is tens of
+# millions of cells. Columns of a dtype not handled here fall back to the per-value functions.
+
+_SEP = "\x00"  # joins a column's texts to treat them in one call; NFC never composes across it
+_FORMULA_AFTER_SEP = re.compile("\x00[=+\\-@\t\r]")
+_FORMULA_CODES = [ord(c) for c in _FORMULA_STARTS]
+_CSV_SPECIAL = (",", '"', "\r", "\n")  # what makes the csv module quote a field (QUOTE_MINIMAL, CRLF)
+_CSV_SPECIAL_CODES = [ord(c) for c in _CSV_SPECIAL]
+_TRUE_FALSE = np.array([False, True], dtype=object)
+_NUMPY_TRUE_FALSE = np.array([_cell(np.False_), _cell(np.True_)], dtype=object)
+
+
+@dataclass
+class _Column:
+    """A column converted as `_cell` converts each value: `values` are those of the non-missing
+    rows (all of them when `missing` is None) as `_cell` gives them. `kind` is "text" (str),
+    "int", "float", "bool" or "mixed" (then `values` has every row, None included, and
+    `missing` is None). For text, `joined` is `values` joined by `_SEP` when that is exact."""
+
+    kind: str
+    values: list
+    missing: np.ndarray | None
+    joined: str | None = None
+    filled: bool = False  # `values` has every row, "" at the missing ones
+
+    def spread(self, fill: Any, values: list | None = None) -> list:
+        """`values` (default: the column's) with `fill` at the missing rows."""
+        values = self.values if values is None else values
+        if self.missing is None or (self.filled and fill == ""):
+            return values
+        if self.filled:
+            out = np.array(values, dtype=object)
+            out[self.missing] = fill
+            return out.tolist()
+        out = np.full(len(self.missing), fill, dtype=object)
+        if values:
+            out[~self.missing] = np.array(values, dtype=object)
+        return out.tolist()
+
+
+def _texts_of(series: pd.Series) -> tuple[list[str], np.ndarray | None] | None:
+    """(every value as plain str, "" for the missing ones; missing mask or None) when every value
+    of the column is text or missing; None otherwise."""
+    dtype = series.dtype
+    if not (isinstance(dtype, pd.StringDtype) or dtype == object):
+        return None
+    values = series.to_numpy(dtype=object)
+    listed = values.tolist()
+    types = set(map(type, listed))
+    if types == {str} or not listed:
+        return listed, None
+    missing = np.asarray(pd.isna(values), dtype=bool)
+    if missing.any():
+        values = values.copy()
+        values[missing] = ""
+        listed = values.tolist()
+        types = set(map(type, listed))
+    else:
+        missing = None
+    if not all(issubclass(t, str) for t in types):
+        return None
+    if types - {str}:  # subclasses of str, written as `str()` gives them
+        listed = [str(t) for t in listed]
+    return listed, missing
+
+
+def _holding(joined: str, codes: list[int], *, first: bool = False) -> list[int]:
+    """Indices of the texts joined by `_SEP` in `joined` that hold a character of `codes` (with
+    `first`: that start with one). Vectorised over the characters, for long columns."""
+    chars = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    seps = np.flatnonzero(chars == 0)
+    if first:
+        starts = np.concatenate(([0], seps + 1))
+        starts = starts[starts < len(chars)]
+        found = starts[np.isin(chars[starts], codes)]
+    else:
+        found = np.flatnonzero(np.isin(chars, codes))
+    texts = np.searchsorted(seps, found)  # ascending: drop the repeats of a text found twice
+    return texts[np.concatenate(([True], texts[1:] != texts[:-1]))].tolist() if len(texts) else []
+
+
+def _nfc_joined(texts: list[str]) -> tuple[list[str], str | None]:
+    """(`unicodedata.normalize("NFC", t)` of every text, those joined by `_SEP` or None)."""
+    joined = _SEP.join(texts)
+    if joined.count(_SEP) != len(texts) - (1 if texts else 0):  # a text holds the separator itself
+        return [unicodedata.normalize("NFC", t) for t in texts], None
+    if joined.isascii():
+        return texts, joined
+    # text by text: normalising the whole column at once is slow as soon as one text is not NFC
+    normal = [t if t.isascii() else unicodedata.normalize("NFC", t) for t in texts]
+    if all(map(operator.is_, normal, texts)):  # normalize() returns NFC text itself
+        return texts, joined
+    return normal, _SEP.join(normal)
+
+
+def _text_column(series: pd.Series) -> list[str]:
+    """`_text_or_empty` of every value."""
+    found = _texts_of(series)
+    if found is None:
+        return [_text_or_empty(v) for v in series]
+    texts, missing = found
+    return _nfc_joined(texts)[0]  # "" at the missing values already
+
+
+def _column(series: pd.Series) -> _Column:
+    """The column converted as `_cell` converts each value, deciding by its dtype once."""
+    found = _texts_of(series)
+    if found is not None:
+        texts, missing = found
+        texts, joined = _nfc_joined(texts)
+        if joined is None:
+            texts = [neutralise(t) for t in texts]
+        elif _FORMULA_AFTER_SEP.search(_SEP + joined):
+            texts = list(texts)
+            for i in _holding(joined, _FORMULA_CODES, first=True):
+                texts[i] = "'" + texts[i]
+        return _Column("text", texts, missing, joined, filled=True)  # `joined` before neutralising: same , " CR LF
+    dtype = series.dtype
+    values = missing = None
+    if isinstance(dtype, np.dtype) and dtype.kind in "biuf":  # iterated as Python bool, int, float
+        values = series.to_numpy()
+    elif (isinstance(dtype, pd.api.extensions.ExtensionDtype) and dtype.kind in "biuf"
+          and hasattr(series.array, "_mask")):  # nullable: iterated as NumPy scalars and pd.NA
+        numpy_dtype = np.dtype(bool) if dtype.kind == "b" else np.dtype(dtype.numpy_dtype)
+        missing = np.asarray(series.isna(), dtype=bool)
+        values = series.to_numpy(dtype=numpy_dtype, na_value=np.nan if numpy_dtype.kind == "f" else 0)
+    if values is not None:
+        kind = values.dtype.kind
+        if kind == "f":  # `_cell` takes float(value); NaN is missing and infinity written as empty
+            values = values.astype(np.float64)
+            missing = ~np.isfinite(values)
+        if missing is not None and not missing.any():
+            missing = None
+        if missing is not None:
+            values = values[~missing]
+        if kind == "b":
+            # Python bools stay bools; NumPy bools (nullable columns) `_cell` writes as text
+            table = _TRUE_FALSE if isinstance(dtype, np.dtype) else _NUMPY_TRUE_FALSE
+            return _Column("bool" if isinstance(table[1], bool) else "text", table[values.view(np.uint8)].tolist(), missing)
+        if kind in "iu":
+            return _Column("int", values.tolist(), missing)
+        return _Column("float", values.tolist(), missing)
+    if isinstance(dtype, pd.CategoricalDtype):  # each category once
+        categories = _column(pd.Series(series.cat.categories.to_numpy(dtype=object), dtype=object))
+        cells = np.array(categories.spread(None) + [None], dtype=object)
+        return _Column("mixed", cells[series.cat.codes.to_numpy()].tolist(), None)  # code -1: None
+    if dtype.kind == "M" and isinstance(dtype, np.dtype):  # naive datetimes: isoformat() text
+        values = series.to_numpy()
+        missing = np.isnat(values)
+        seconds = values.astype("datetime64[s]")
+        if ((seconds == values) | missing).all() and (missing | ((seconds >= np.datetime64("0001-01-01T00:00:00"))
+                                                             & (seconds <= np.datetime64("9999-12-31T23:59:59")))).all():
+            texts = np.datetime_as_string(seconds[~missing], unit="s").tolist()
+            return _Column("text", texts, missing if missing.any() else None, _SEP.join(texts))
+    return _Column("mixed", [_cell(v) for v in series], None)
+
+
+def _cell_column(series: pd.Series) -> list:
+    """`_cell` of every value."""
+    return _column(series).spread(None)
+
+
+def _csv_quoted(texts: list[str]) -> list[str]:
+    """Each text as the csv module writes a field (quoted when it holds , " CR or LF)."""
+    return ['"' + t.replace('"', '""') + '"' if any(c in t for c in _CSV_SPECIAL) else t for t in texts]
+
+
+def _csv_column(series: pd.Series) -> list[str]:
+    """`_csv_text(_cell(v))` of every value, as written in a CSV row among others (quoted)."""
+    column = _column(series)
+    kind, values = column.kind, column.values
+    if kind == "text":
+        joined = column.joined
+        if joined is None:
+            values = _csv_quoted(values)
+        elif any(c in joined for c in _CSV_SPECIAL):
+            values = list(values)
+            for i in _holding(joined, _CSV_SPECIAL_CODES):
+                values[i] = '"' + values[i].replace('"', '""') + '"'
+        return column.spread("", values)
+    if kind == "float":
+        return column.spread("", list(map(repr, values)))
+    if kind == "bool":
+        return column.spread("", ["True" if v else "False" for v in values])
+    if kind == "int":
+        return column.spread("", list(map(str, values)))
+    return _csv_quoted([_csv_text(v) for v in values])
 
 
 # --------------------------------------------------------------------------------------------
@@ -415,13 +669,103 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+_FEW = 48  # distinct values of a column worth writing through `_coded`
+
+
+def _coded(series: pd.Series) -> tuple[np.ndarray, list[str]] | None:
+    """(code of each row, CSV field of each code) for a bool, integer or str column of few distinct
+    values (code len(fields) - 1 is missing); None for other columns."""
+    dtype = series.dtype
+    if not (isinstance(dtype, pd.StringDtype) or (isinstance(dtype, np.dtype) and dtype.kind in "biu")
+            or (isinstance(dtype, pd.api.extensions.ExtensionDtype) and dtype.kind in "biu"
+                and hasattr(series.array, "_mask"))):
+        return None
+    if len(series) > 4 * _FEW and series.iloc[: 4 * _FEW].nunique(dropna=False) > _FEW:
+        return None  # many distinct values at the top already
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    if len(uniques) > _FEW:
+        return None
+    fields = _csv_column(pd.Series(uniques, dtype=dtype)) + [""]  # the same conversion, once per value
+    return np.where(codes < 0, len(fields) - 1, codes), fields
+
+
+def _csv_fields(table: pd.DataFrame) -> list[list[str]]:
+    """The CSV fields of every column; runs of neighbouring columns with few distinct values
+    joined into one field ("a,b,c") through their combined codes, each combination once."""
+    out: list[list[str]] = []
+    run: list[tuple[np.ndarray, list[str]]] = []
+
+    def close_run() -> None:
+        if len(run) == 1:
+            codes, fields = run[0]
+            out.append(np.array(fields, dtype=object)[codes].tolist())
+        elif run:
+            combined = np.zeros(len(table), dtype=np.int64)
+            for codes, fields in run:
+                combined = combined * len(fields) + codes
+            keys, inverse = np.unique(combined, return_inverse=True)
+            texts = []
+            for key in keys.tolist():
+                parts = []
+                for codes, fields in reversed(run):
+                    key, code = divmod(key, len(fields))
+                    parts.append(fields[code])
+                texts.append(",".join(reversed(parts)))
+            out.append(np.array(texts, dtype=object)[inverse.reshape(-1)].tolist())
+        run.clear()
+
+    size = 1
+    for k in range(table.shape[1]):
+        series = table.iloc[:, k]
+        coded = _coded(series) if table.shape[1] > 1 else None
+        if coded is not None and size * len(coded[1]) <= 1 << 40:
+            run.append(coded)
+            size *= len(coded[1])
+            continue
+        close_run()
+        size = 1
+        if coded is not None:
+            run.append(coded)
+            size = len(coded[1])
+        else:
+            out.append(_csv_column(series))
+    close_run()
+    return out
+
+
+def _cells_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """`table.map(_cell)` (same values and dtypes), without calling `_cell` on text columns."""
+    out = {}
+    for k in range(table.shape[1]):
+        series = table.iloc[:, k]
+        column = _column(series) if isinstance(series.dtype, pd.StringDtype) else None
+        if column is not None and column.kind == "text" and column.missing is None:
+            out[k] = pd.Series(column.values, index=series.index, dtype=series.dtype)
+        elif series.dtype == "Int64" and len(series) and not series.hasnans:  # `_cell` gives the same ints
+            out[k] = series.copy()
+        else:
+            out[k] = series.map(_cell)
+    frame = pd.DataFrame(out, index=table.index)
+    frame.columns = table.columns
+    return frame
+
+
 def csv_bytes(table: pd.DataFrame) -> bytes:
-    """UTF-8 with BOM, comma separated, CRLF line ends, neutralised text, empty for missing."""
+    """UTF-8 with BOM, comma separated, CRLF line ends, neutralised text, empty for missing.
+
+    Written as the csv module writes (QUOTE_MINIMAL, CRLF), a column at a time."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow([_header(c) for c in table.columns])
-    for values in table.itertuples(index=False, name=None):
-        writer.writerow([_csv_text(_cell(v)) for v in values])
+    rows, ncols = len(table), table.shape[1]
+    if rows and ncols:
+        columns = _csv_fields(table) if ncols > 1 else [_csv_column(table.iloc[:, 0])]
+        if ncols == 1:  # the csv module writes a record of one empty field as ""
+            columns = [[v or '""' for v in columns[0]]]
+        buffer.write("\r\n".join(map(",".join, zip(*columns))))
+        buffer.write("\r\n")
+    elif rows:  # rows without columns: one empty line each
+        buffer.write("\r\n" * rows)
     return b"\xef\xbb\xbf" + buffer.getvalue().encode("utf-8")
 
 
@@ -471,6 +815,17 @@ def _display_len(value: Any, money: bool) -> int:
     if isinstance(value, float):
         return len(f"{value:.2f}")
     return len(str(value))
+
+
+def _wrapped_lines(series: pd.Series, width: int) -> np.ndarray:
+    """Lines each raw value of a wrapped column takes at `width` characters (0 for None and NaN)."""
+    found = _texts_of(series)
+    if found is not None and found[1] is None:  # text only: str() of each is itself
+        lengths = np.fromiter(map(len, found[0]), dtype=np.int64, count=len(found[0]))
+    else:
+        lengths = np.array([0 if v is None or (isinstance(v, float) and math.isnan(v)) else len(str(v)) for v in series],
+                           dtype=np.int64)
+    return -(-lengths // width)
 
 
 def _merged(ws, row: int, first_col: int, last_col: int, text: str, fmt) -> None:
@@ -585,15 +940,35 @@ def write_xlsx(path: Path, sheets: list[_Sheet], heading: PublicationHeading) ->
             ws.repeat_rows(header_row)
             ws.freeze_panes(header_row + 1, 0)
 
-            # Data
-            for r, values in enumerate(table.itertuples(index=False, name=None), start=header_row + 1):
-                for c, raw in enumerate(values):
-                    col = columns[c]
-                    value = _cell(raw)
-                    money = col == MONEY_HEADER
-                    widths[c] = max(widths[c], _display_len(value, money))
+            # Data, converted a column at a time, written row after row
+            cells = []
+            writers = []
+            for c in range(ncols):
+                column = _column(table.iloc[:, c])
+                money = columns[c] == MONEY_HEADER
+                values = column.values
+                if column.kind == "text":
+                    width = max(map(len, values), default=0)
+                    write, fmt = ws.write_string, f_wrap if c in wrap_cols else f_text
+                elif column.kind == "int":
+                    width = max(map(len, map(("{:,}" if money else "{}").format, values)), default=0)
+                    write, fmt = ws.write_number, f_money if money else f_int
+                elif column.kind == "float":
+                    width = max(map(len, map("{:.2f}".format, values)), default=0)
+                    write, fmt = ws.write_number, f_money if money else f_float
+                else:  # bool or mixed: value by value
+                    width = max((_display_len(v, money) for v in values), default=0)
+                    write, fmt = None, None
+                widths[c] = max(widths[c], width)
+                cells.append(column.spread(None))
+                writers.append((write, fmt, money))
+            for r, values in enumerate(zip(*cells), start=header_row + 1):
+                for c, value in enumerate(values):
+                    write, fmt, money = writers[c]
                     if value is None:
                         ws.write_blank(r, c, None, f_text)
+                    elif write is not None:
+                        write(r, c, value, fmt)
                     elif isinstance(value, bool):
                         ws.write_boolean(r, c, value, f_text)
                     elif isinstance(value, int):
@@ -610,11 +985,11 @@ def write_xlsx(path: Path, sheets: list[_Sheet], heading: PublicationHeading) ->
             for c, width in enumerate(final):
                 ws.set_column(c, c, width)
             # Spreadsheet programs do not grow rows for wrapped text written by xlsxwriter: size them here.
-            for r, values in enumerate(table.itertuples(index=False, name=None), start=header_row + 1):
-                lines = max([math.ceil(len(str(values[c])) / max(final[c] - 3, 1)) for c in wrap_cols
-                             if values[c] is not None and not (isinstance(values[c], float) and math.isnan(values[c]))] or [1])
-                if lines > 1:
-                    ws.set_row(r, 15 * lines)
+            lines = np.ones(len(table), dtype=np.int64)
+            for c in sorted(wrap_cols):
+                lines = np.maximum(lines, _wrapped_lines(table.iloc[:, c], max(final[c] - 3, 1)))
+            for r in (np.flatnonzero(lines > 1)).tolist():
+                ws.set_row(header_row + 1 + r, 15 * int(lines[r]))
 
             # Date line and signatures
             row += 1
@@ -693,7 +1068,7 @@ def _write_list(folder: Path, name: str, table: pd.DataFrame, heading: Publicati
                    place=place, table=table)
     write_xlsx(folder / f"{name}.xlsx", [sheet], heading)
     if name.startswith("niem-yet-"):  # the lists posted at the commune office and the hamlet
-        pdf = posting_pdf(table.map(_cell), authority=heading.authority, title=_titled(name, heading.reference_year), place=place,
+        pdf = posting_pdf(_cells_frame(table), authority=heading.authority, title=_titled(name, heading.reference_year), place=place,
                           rule_line=f"Chuẩn nghèo: {heading.rule_set_version}",
                           provisional_note=PROVISIONAL_NOTE if heading.provisional else None,
                           date_line=date_line(heading), created=heading.published_on)
@@ -721,10 +1096,12 @@ def printable_lists(lists: Mapping[str, tuple[str, pd.DataFrame]], heading: Publ
 
 def _hamlets_of(classified: pd.DataFrame, hamlets: Mapping[str, str] | None) -> dict[str, str]:
     found: dict[str, str] = {}
-    for code, name in zip(classified["hamlet"], classified["hamlet_name"]):
-        code_s = _text_or_empty(code)
+    pairs = pd.DataFrame({"code": np.array(_text_column(classified["hamlet"]), dtype=object),
+                          "name": np.array(_text_column(classified["hamlet_name"]), dtype=object)})
+    first = pairs.drop_duplicates("code", keep="first")  # each code with the name of its first row
+    for code_s, name in zip(first["code"].tolist(), first["name"].tolist()):
         if code_s and code_s not in found:
-            found[code_s] = _text_or_empty(name)
+            found[code_s] = name
     if hamlets:
         for code, name in hamlets.items():
             found.setdefault(str(code), _nfc(str(name)))
@@ -740,8 +1117,10 @@ def _write_all(root: Path, classified: pd.DataFrame, tables: Mapping[str, pd.Dat
                charts: Mapping[str, ChartSpec] | None = None) -> None:
     commune = root / "commune"
     commune.mkdir()
-    lists = all_lists(classified)
+    _check_columns(classified)
     commune_secrets = _secrets_of(classified)
+    ordered, ordered_hamlets = _sorted_keyed(classified)
+    lists = {**_officer_lists(ordered), **_posting_lists(ordered, commune_secrets)}
     for name, table in lists.items():
         _write_list(commune, name, table, heading, _place(heading))
 
@@ -759,11 +1138,19 @@ def _write_all(root: Path, classified: pd.DataFrame, tables: Mapping[str, pd.Dat
 
     hamlet_root = root / "hamlets"
     hamlet_root.mkdir()
+    spans: dict[str, tuple[int, int]] = {}  # hamlet code -> its rows in `ordered` (sorted by code first)
+    start = 0
+    for code, run in itertools.groupby(ordered_hamlets):
+        size = sum(1 for _ in run)
+        spans[code] = (start, start + size)
+        start += size
     for code, hamlet_name in _hamlets_of(classified, hamlets).items():
         folder = hamlet_root / code
         folder.mkdir()
-        subset = classified[classified["hamlet"].map(_text_or_empty) == code]
-        hamlet_lists = all_lists(subset, hidden_from=commune_secrets)
+        # the hamlet's households, sorted as all_lists(its rows of `classified`) would sort them
+        first, stop = spans.get(code, (0, 0))
+        subset = ordered.iloc[first:stop]
+        hamlet_lists = {**_officer_lists(subset), **_posting_lists(subset, commune_secrets)}
         for name, table in hamlet_lists.items():
             _write_list(folder, name, table, heading, _place(heading, hamlet_name))
 

@@ -1,0 +1,220 @@
+"""The column-at-a-time writers give exactly what the value-by-value rules give.
+
+`csv_bytes`, `write_xlsx` and the list layout convert whole columns (for publications of a
+million households); these tests hold them to the per-value definitions (`_cell`, `_csv_text`,
+`_text_or_empty`, the csv module) on awkward values of every dtype.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import random
+import unicodedata
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+
+from rasoat.pipeline import publish as pub
+
+NFD = unicodedata.normalize("NFD", "Nguyễn Thị Ánh")
+
+
+def reference_csv(table: pd.DataFrame) -> bytes:
+    """csv_bytes as defined value by value."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([pub._header(c) for c in table.columns])
+    for values in table.itertuples(index=False, name=None):
+        writer.writerow([pub._csv_text(pub._cell(v)) for v in values])
+    return b"\xef\xbb\xbf" + buffer.getvalue().encode("utf-8")
+
+
+def awkward() -> pd.DataFrame:
+    mixed = [None, pd.NA, float("nan"), float("inf"), -float("inf"), -0.0, 1e16, 1e-7, 0.1, 3, np.int64(7),
+             np.float32(0.1), np.bool_(True), True, False, dt.date(2026, 1, 2), dt.datetime(2026, 1, 2, 3, 4, 5),
+             pd.Timestamp("2026-01-02 03:04:05.123456789"), pd.Timestamp("2026-01-02", tz="Asia/Ho_Chi_Minh"),
+             pd.NaT, "=cmd", "+84", "-x", "@a", "\tx", "\rx", NFD, "a,b", 'a"b', "a\nb", "a\r\nb", "", " ", "'=x",
+             b"bytes", 2**70, pd.Timedelta("1h"), [1, 2], np.datetime64("NaT"), np.int8(-3), 5e-324]
+    n = len(mixed)
+
+    def fill(values, dtype=None, pad="z"):
+        return pd.Series(list(values)[:n] + [pad] * max(n - len(values), 0), dtype=dtype)
+
+    texts = ["=1", NFD, None, "ok", "a,b", "", "-", "x\ny", "\u0301x", "a\x00b", '"q"', "@", "+", "\t"]
+    return pd.DataFrame({
+        "mixed": pd.Series(mixed, dtype=object),
+        "object text": fill(texts, object),
+        "str": fill(texts, "str"),
+        "string": fill(texts, "string"),
+        "int64": pd.Series(range(-3, n - 3), dtype="int64"),
+        "uint8": pd.Series([i % 256 for i in range(n)], dtype="uint8"),
+        "Int64": pd.array([None if i % 5 == 0 else i * 10**12 for i in range(n)], dtype="Int64"),
+        "float64": fill([float("nan"), float("inf"), -0.0, 1e16, 0.1, 1 / 3, -2.5e-8, 1e300], "float64", 1.0),
+        "float32": fill([0.1, float("nan"), 3.0], "float32", 2.0),
+        "Float64": fill([None, 0.1, 1e16, -0.0, float("inf")], "Float64", 5.5),
+        "bool": fill([True, False], "bool", True),
+        "boolean": fill([True, None, False], "boolean", None),
+        "datetime": pd.Series(pd.to_datetime(["2026-01-02 00:00:00", None, "2026-03-04 05:06:07"] * 3
+                                             + ["1677-09-22 00:00:00"] + ["2027-01-01 00:00:00"] * (n - 10))),
+        "datetime fraction": pd.Series(pd.to_datetime(["2026-01-02 00:00:00", None, "2027-01-01 00:00:00.5"]
+                                                      + ["2027-01-01 00:00:00"] * (n - 3), format="ISO8601")),
+        "tz": pd.Series(pd.to_datetime(["2026-01-02", None] + ["2027-01-01"] * (n - 2)).tz_localize("Asia/Ho_Chi_Minh")),
+        "category": fill(["x", "=y", None, "ạ", NFD], "category", "x"),
+        "ints and None": fill([1, None, 2, np.nan], object, 3),
+        "bools and None": fill([True, None, False], object, True),
+        "all None": pd.Series([None] * n, dtype=object),
+        "all NaN": pd.Series([float("nan")] * n),
+        "timedelta": pd.Series(pd.to_timedelta(["1h", None] + ["2D"] * (n - 2))),
+        "period": pd.Series(pd.period_range("2026-01", periods=n, freq="M")),
+        "=evil,header": fill(["v"], "str"),
+        NFD: fill(["v"], "str"),
+    })
+
+
+def test_csv_bytes_equals_value_by_value_conversion():
+    table = awkward()
+    assert pub.csv_bytes(table) == reference_csv(table)
+    for column in table.columns:
+        for part in (table[[column]], table[[column]].astype(object), table[[column]].iloc[:0],
+                     table[[column]].iloc[7:12], table[[column]].iloc[::-1]):
+            assert pub.csv_bytes(part) == reference_csv(part), column
+
+
+def test_csv_bytes_edge_shapes():
+    for table in (pd.DataFrame(), pd.DataFrame(index=range(3)), pd.DataFrame({"x": [None, "", "a"]}),
+                  pd.DataFrame([[1, "a"], [2, None]], columns=["x", "x"]),
+                  pd.DataFrame({"a": ["\u0301x", "a\x00b"], "b": ["\u1100", "\u1161"]})):
+        assert pub.csv_bytes(table) == reference_csv(table)
+
+
+def test_cell_conversion_per_column_keeps_types():
+    table = awkward()
+    for column in table.columns:
+        got = pub._cell_column(table[column])
+        want = [pub._cell(v) for v in table[column]]
+        assert [type(v) for v in got] == [type(v) for v in want], column
+        assert got == want, column
+        assert pub._text_column(table[column]) == [pub._text_or_empty(v) for v in table[column]], column
+
+
+def test_posting_cells_frame_equals_map(tmp_path):
+    classified = _commune(60)
+    for table in pub.all_lists(classified).values():
+        for part in (table, table.iloc[:0]):
+            pd.testing.assert_frame_equal(pub._cells_frame(part), part.map(pub._cell), check_exact=True)
+
+
+def test_workbook_cells_follow_the_value_rules(tmp_path):
+    table = awkward().drop(columns=["mixed", "period"])  # xlsx cells: text, numbers, booleans, blanks
+    table = table.replace({"a\x00b": "ab"})  # xlsxwriter escapes control characters (_x0000_)
+    heading = pub.PublicationHeading(authority="UBND", commune_name="Xã A", province="Tỉnh B", reference_year=2027,
+                                     rule_set_version="x", provisional=False, published_on=dt.date(2026, 1, 1))
+    path = tmp_path / "x.xlsx"
+    pub.write_xlsx(path, [pub._Sheet(name="S", title="T", place="P", table=table)], heading)
+    ws = openpyxl.load_workbook(path).active
+    header = next(r for r in range(1, 20) if ws.cell(r, 1).value == pub._header(table.columns[0]))
+    for c, column in enumerate(table.columns, start=1):
+        for r, raw in enumerate(table[column], start=header + 1):
+            want = pub._cell(raw)
+            got = ws.cell(r, c).value
+            if want is None:
+                assert got is None, (column, raw)
+            elif isinstance(want, float):
+                assert got == pytest.approx(want, rel=1e-15) and type(got) in (float, int), (column, raw)
+            else:
+                assert got == want and isinstance(got, type(want)), (column, raw)
+    again = tmp_path / "y.xlsx"
+    pub.write_xlsx(again, [pub._Sheet(name="S", title="T", place="P", table=table)], heading)
+    assert again.read_bytes() == path.read_bytes()
+
+
+def test_sort_order_is_python_string_order_and_stable():
+    rng = random.Random(5)
+    alphabet = ["a", "b", "B", "ạ", "\U0001F600", "\x00", "-", " ", "Z", "\u0301", "ä"]
+    for trial in range(200):
+        n = rng.randrange(0, 30)
+        hamlets = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 3))) for _ in range(n)]
+        ids = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 4))) for _ in range(n)]
+        expected = sorted(range(n), key=lambda i: (hamlets[i], ids[i]))
+        assert pub._text_order([hamlets, ids]).tolist() == expected
+
+
+def test_secrets_with_unusual_digits():
+    rng = random.Random(1)
+    alphabet = list("0123456789") * 3 + ["²", "①", "٣", " ", "-", "+", "\x00", "a", "ạ"]
+    for trial in range(200):
+        values = [None if rng.random() < 0.1 else "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 14)))
+                  for _ in range(rng.randrange(0, 20))]
+        frame = pd.DataFrame({"head_id_number": pd.Series(values, dtype=object),
+                              "phone": pd.Series(values[::-1], dtype=object)})
+        expected = set()
+        for value in values:
+            digits = pub._digits(pub._text_or_empty(value))
+            if len(digits) >= 6:
+                expected.add(digits)
+        assert pub._secrets_of(frame) == expected
+
+
+def _commune(n: int) -> pd.DataFrame:
+    rng = random.Random(n)
+    classes = [("poor", "Hộ nghèo"), ("near_poor", "Hộ cận nghèo"), ("average", "Hộ có mức sống trung bình"),
+               ("not_poor", "Hộ không nghèo")]
+    rows = []
+    for i in range(n):
+        hamlet = rng.choice(["A01", "A02", "A03", None])
+        cls, label = rng.choice(classes)
+        idn = f"089{rng.randrange(10**9):09d}"
+        rows.append({
+            "household_id": rng.choice([f"{hamlet}-{i:04d}", f"{hamlet}-{i % 7:04d}", None]), "hamlet": hamlet,
+            "hamlet_name": f"Ấp {hamlet}", "head_name": rng.choice([NFD, "=cmd", "Lê, \"Tí\"", None, f"Bà {idn}"]),
+            "head_id_number": rng.choice([idn, None]), "phone": rng.choice(["0912345678", "+84 912 000 333", None]),
+            "ethnicity": rng.choice(["kinh", "khmer", None]), "members": rng.randrange(1, 9),
+            "income_per_capita_month": rng.randrange(10**6, 5 * 10**6), "deprivation_count": rng.randrange(0, 5),
+            "deprived_indicators": rng.choice(["H2, W1", "", "-E1"]), "household_class": cls, "class_label": label,
+            "reason": rng.choice(["Thu nhập 1.200.000 đồng", f"CCCD {idn}", "=1+1"]), "provisional": rng.random() < 0.3,
+        })
+    frame = pd.DataFrame(rows)
+    frame.index = [3 * i + 1 for i in range(n)][::-1]
+    return frame
+
+
+def test_hamlet_files_are_the_lists_of_the_hamlets_rows(tmp_path):
+    classified = _commune(120)
+    heading = pub.PublicationHeading(authority="UBND", commune_name="Xã A", province="Tỉnh B", reference_year=2027,
+                                     rule_set_version="x", provisional=False, published_on=dt.date(2026, 1, 1))
+    out = pub.publish(classified, {}, heading, {}, tmp_path, "p", hamlets={"A09": "Ấp Chín"})
+    secrets = pub._secrets_of(classified)
+    for name, table in pub.all_lists(classified).items():
+        assert (out / "commune" / f"{name}.csv").read_bytes() == reference_csv(table)
+    for code in ("A01", "A02", "A03", "A09"):
+        rows = classified[classified["hamlet"].map(pub._text_or_empty) == code]
+        for name, table in pub.all_lists(rows, hidden_from=secrets).items():
+            assert (out / "hamlets" / code / f"{name}.csv").read_bytes() == reference_csv(table), (code, name)
+
+
+def test_neighbouring_columns_of_few_values_are_written_as_each_alone():
+    rng = np.random.default_rng(7)
+    n = 500
+    texts = np.array(["=a", "b,c", NFD, "", 'q"', "x", "Hộ nghèo"], dtype=object)
+    columns = {
+        "bool": rng.random(n) < 0.5,
+        "int8": rng.integers(-3, 3, n).astype("int8"),
+        "uint64": rng.integers(0, 2, n).astype("uint64") * (2**63),
+        "Int64": pd.array(np.where(rng.random(n) < 0.2, None, rng.integers(0, 3, n)), dtype="Int64"),
+        "boolean": pd.array(np.where(rng.random(n) < 0.2, None, rng.random(n) < 0.5), dtype="boolean"),
+        "str": pd.Series(np.where(rng.random(n) < 0.1, None, texts[rng.integers(0, len(texts), n)]), dtype="str"),
+        "string": pd.Series(np.where(rng.random(n) < 0.1, None, texts[rng.integers(0, len(texts), n)]), dtype="string"),
+        "many": pd.Series(rng.integers(0, 10**6, n)),
+        "object": pd.Series(np.where(rng.random(n) < 0.5, 1, True), dtype=object),
+        "float": pd.Series(np.where(rng.random(n) < 0.5, 0.0, -0.0)),
+    }
+    names = list(columns)
+    for trial in range(30):
+        chosen = [names[i] for i in rng.permutation(len(names))[: rng.integers(2, len(names) + 1)]]
+        table = pd.DataFrame({name: columns[name] for name in chosen})
+        assert pub.csv_bytes(table) == reference_csv(table), chosen
+        assert pub.csv_bytes(table.iloc[:3]) == reference_csv(table.iloc[:3]), chosen
