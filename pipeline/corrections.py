@@ -282,16 +282,18 @@ def apply_corrections(tidy: TidyTables, corrections: pd.DataFrame, questionnaire
         corr["_source"] = corrections["_source"].to_numpy()
     order = sorted(range(len(corr)), key=lambda k: (_when(corr["date"].iloc[k]), k))
 
-    hid_key = households["household_id"].map(lambda v: None if _missing(v) else str(v).strip().upper())
     by_household: dict[str, list] = {}
-    for label, key in zip(households.index, hid_key):
-        if key:
-            by_household.setdefault(key, []).append(label)
-    member_at = {(sid, int(pos)): label for label, sid, pos in zip(members.index, members["submission_id"], members["position"])}
-    raw_text = {}  # (submission, field, member) -> the raw text a tidy issue kept for a value it could not read
-    for sid, name, pos, value in zip(issues["submission_id"], issues["field"], issues["member"].tolist(), issues["value"]):
-        if value is not None and not _missing(value):
-            raw_text.setdefault((sid, name, None if _missing(pos) else int(pos)), value)
+    member_at: dict[tuple, int] = {}
+    raw_text: dict[tuple, str] = {}  # (submission, field, member) -> the raw text a tidy issue kept for a value it could not read
+    if len(corr):  # lookups over every household and member: only worth building when there is something to apply
+        hid_key = households["household_id"].map(lambda v: None if _missing(v) else str(v).strip().upper())
+        for label, key in zip(households.index, hid_key):
+            if key:
+                by_household.setdefault(key, []).append(label)
+        member_at = {(sid, int(pos)): label for label, sid, pos in zip(members.index, members["submission_id"], members["position"])}
+        for sid, name, pos, value in zip(issues["submission_id"], issues["field"], issues["member"].tolist(), issues["value"]):
+            if value is not None and not _missing(value):
+                raw_text.setdefault((sid, name, None if _missing(pos) else int(pos)), value)
 
     results: dict[int, dict] = {}
     applied_cells: dict[tuple, int] = {}  # cell -> the correction (position in corr) that set it last
@@ -364,7 +366,8 @@ def apply_corrections(tidy: TidyTables, corrections: pd.DataFrame, questionnaire
         keys = list(zip(issues["submission_id"], issues["field"], positions))
         keep = [key not in applied_cells for key in keys]
         issues = issues[keep].reset_index(drop=True)
-    households["corrected_fields"] = households["submission_id"].map(lambda s: "; ".join(sorted(touched.get(s, ()))) or None)
+    households["corrected_fields"] = (households["submission_id"].map(lambda s: "; ".join(sorted(touched.get(s, ()))) or None)
+                                      if touched else pd.Series(None, index=households.index, dtype=object))
     households, members = derive_columns(households, members, questionnaire)
 
     audit = corr.assign(
@@ -403,12 +406,19 @@ def households_record(classified: pd.DataFrame, excluded: pd.DataFrame) -> pd.Da
     Classified households with their class, income, deprivation flags and corrected fields;
     excluded households with class ``excluded``.
     """
+    import numpy as np
+
     flags = sorted(c for c in classified.columns if c.startswith("deprived_") and c != "deprived_indicators")
     kept = classified.reindex(columns=[*RECORD_COLUMNS, *flags]).copy()
     waiting = excluded.reindex(columns=["submission_id", "household_id", "head_name", "hamlet"]).assign(household_class=EXCLUDED)
     out = pd.concat([kept, waiting.reindex(columns=kept.columns)], ignore_index=True) if len(waiting) else kept
-    for c in flags:
-        out[c] = pd.array([None if _missing(v) else int(bool(v)) for v in out[c].tolist()], dtype="Int64")
+    for c in flags:  # 1 / 0 / empty, whole columns at once
+        values = out[c].to_numpy(dtype=object)
+        missing = pd.isna(values)
+        truth = np.where(missing, False, values).astype(bool)
+        out[c] = pd.array(truth.astype("int64"), dtype="Int64")
+        if missing.any():
+            out.loc[missing, c] = pd.NA
     return out.sort_values(["submission_id"], kind="mergesort").reset_index(drop=True)
 
 
@@ -421,7 +431,16 @@ def read_households_record(path: Path) -> pd.DataFrame | None:
         table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except Exception:
         return None
-    return table.map(lambda v: _FORMULA_QUOTE.sub("", v) if isinstance(v, str) else v).replace({"": None})
+    for c in table.columns:  # undo the formula neutralising ('=…), only on the cells that start with a quote
+        column = table[c]
+        if not (pd.api.types.is_string_dtype(column.dtype) or column.dtype == object):
+            continue
+        quoted = column.str.startswith("'").fillna(False).to_numpy(dtype=bool)
+        if quoted.any():
+            column = column.copy()
+            column[quoted] = column[quoted].str.replace(_FORMULA_QUOTE, "", regex=True)
+            table[c] = column
+    return table.replace({"": None})
 
 
 def _key(frame: pd.DataFrame) -> pd.Series:
@@ -454,50 +473,118 @@ def class_changes(previous: pd.DataFrame | None, current: pd.DataFrame, applied_
                "indicators_lost", "income_before", "income_after", "cause"]
     if previous is None:
         return pd.DataFrame(columns=columns)
-    prev = previous.assign(_key=_key(previous)).drop_duplicates("_key", keep="first").set_index("_key")
-    cur = current.assign(_key=_key(current)).drop_duplicates("_key", keep="first").set_index("_key")
-    fixes: dict[str, list[str]] = {}
+    import numpy as np
+
+    def vector_key(frame: pd.DataFrame) -> pd.Series:  # `_key`, whole columns at once
+        hid = frame["household_id"].to_numpy(dtype=object)
+        text = pd.Series(np.where(pd.isna(hid), "", hid), dtype=object).astype(str).str.strip().str.upper().astype(object)
+        blank = (text == "").to_numpy(dtype=bool)
+        if blank.any():
+            text[blank] = ["#" + str(v) for v in frame["submission_id"].to_numpy(dtype=object)[blank]]
+        return text
+
+    def take(frame: pd.DataFrame, column: str, where: np.ndarray) -> np.ndarray:
+        """`frame[column]` at positions `where` (None where -1 or the column is absent), as objects."""
+        out = np.full(len(where), None, dtype=object)
+        if column in frame:
+            found = where >= 0
+            out[found] = frame[column].to_numpy(dtype=object)[where[found]]
+        return out
+
+    def money_column(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(`_money` of each value as float64, missing mask); texts pandas does not read as numbers one by one."""
+        number = np.round(pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype="float64", na_value=np.nan))
+        for k in np.flatnonzero(np.isnan(number) & ~pd.isna(values)):
+            m = _money(values[k])
+            number[k] = np.nan if m is None else m
+        return number, np.isnan(number)
+
+    def thousands(numbers: np.ndarray) -> np.ndarray:  # 1234567 -> '1.234.567' (f"{n:,}" with dots)
+        text = pd.Series(numbers.astype("int64")).astype(str).astype(object)
+        return text.str.replace(r"(\d)(?=(?:\d{3})+$)", r"\1.", regex=True).to_numpy(dtype=object)
+
+    def join_parts(parts: list[pd.Series], sep: str) -> pd.Series:  # per row, the non-empty parts joined by `sep`
+        out = parts[0]
+        for part in parts[1:]:
+            out = out + ((out != "") & (part != "")).map({True: sep, False: ""}) + part
+        return out
+
+    prev_key, cur_key = vector_key(previous), vector_key(current)
+    prev_first = ~prev_key.duplicated(keep="first").to_numpy()
+    cur_first = ~cur_key.duplicated(keep="first").to_numpy()
+    prev, cur = previous[prev_first], current[cur_first]
+    prev_index, cur_index = pd.Index(prev_key[prev_first].to_numpy(dtype=object)), pd.Index(cur_key[cur_first].to_numpy(dtype=object))
+    keys = pd.unique(np.concatenate([prev_index.to_numpy(dtype=object), cur_index.to_numpy(dtype=object)]))
+    pi, ci = prev_index.get_indexer(keys), cur_index.get_indexer(keys)
+    old, new = take(prev, "household_class", pi), take(cur, "household_class", ci)
+    changed = ~(old == new).astype(bool)
+    if not changed.any():
+        return pd.DataFrame([], columns=columns)
+    keep = np.flatnonzero(changed)
+    keep = keep[np.argsort(keys[keep], kind="stable")]  # sorted by key
+    keys, pi, ci, old, new = keys[keep], pi[keep], ci[keep], old[keep], new[keep]
+    n = len(keys)
+    has_p, has_c = pi >= 0, ci >= 0
+
+    # indicators gained and lost: computed once per distinct (before, after) pair
+    before_ind, after_ind = take(prev, "deprived_indicators", pi), take(cur, "deprived_indicators", ci)
+    bcode, buniq = pd.factorize(pd.Series(before_ind, dtype=object))
+    acode, auniq = pd.factorize(pd.Series(after_ind, dtype=object))
+    pair = (bcode + 1).astype("int64") * (len(auniq) + 1) + (acode + 1)
+    distinct, inverse = np.unique(pair, return_inverse=True)
+    gained_text, lost_text = np.empty(len(distinct), dtype=object), np.empty(len(distinct), dtype=object)
+    for k, code in enumerate(distinct):
+        b, a = int(code) // (len(auniq) + 1) - 1, int(code) % (len(auniq) + 1) - 1
+        had = _indicators(buniq[b]) if b >= 0 else set()
+        has = _indicators(auniq[a]) if a >= 0 else set()
+        gained_text[k], lost_text[k] = ", ".join(sorted(has - had)), ", ".join(sorted(had - has))
+    gained = pd.Series(gained_text[inverse.ravel()], dtype=object)
+    lost = pd.Series(lost_text[inverse.ravel()], dtype=object)
+
+    before, before_missing = money_column(take(prev, "income_per_capita_month", pi))
+    after, after_missing = money_column(take(cur, "income_per_capita_month", ci))
+
+    fixed = pd.Series("", index=range(n), dtype=object)
     if applied_corrections is not None and len(applied_corrections):
         ok = applied_corrections[applied_corrections["result"] == "applied"]
-        for hid, field, new in zip(ok["household_id"], ok["field"], ok["new_value"]):
-            fixes.setdefault(str(hid).strip().upper(), []).append(f"{str(field).strip()} = {new}")
-    rows = []
-    for key in sorted(set(prev.index) | set(cur.index)):
-        p = prev.loc[key] if key in prev.index else None
-        c = cur.loc[key] if key in cur.index else None
-        old = None if p is None else p.get("household_class")
-        new = None if c is None else c.get("household_class")
-        if old == new:
-            continue
-        gained = sorted(_indicators(None if c is None else c.get("deprived_indicators")) - _indicators(None if p is None else p.get("deprived_indicators")))
-        lost = sorted(_indicators(None if p is None else p.get("deprived_indicators")) - _indicators(None if c is None else c.get("deprived_indicators")))
-        before, after = _money(None if p is None else p.get("income_per_capita_month")), _money(None if c is None else c.get("income_per_capita_month"))
-        fixed = fixes.get(key, [])
-        cause = []
-        if fixed:
-            cause.append("sửa: " + "; ".join(fixed))
-        if new == EXCLUDED:
-            cause.append("hộ chờ xử lý vì lỗi dữ liệu")
-        elif old == EXCLUDED:
-            cause.append("hết lỗi dữ liệu, được phân loại")
-        if old is None:
-            cause.append("hộ mới trong lần này")
-        if new is None:
-            cause.append("hộ không còn trong dữ liệu")
-        if gained:
-            cause.append("thêm thiếu hụt " + ", ".join(gained))
-        if lost:
-            cause.append("hết thiếu hụt " + ", ".join(lost))
-        if before is not None and after is not None and before != after:
-            cause.append(f"thu nhập bình quân {before:,} → {after:,} đ/người/tháng".replace(",", "."))
-        source = c if c is not None else p
-        rows.append({
-            "household_id": None if key.startswith("#") else key, "submission_id": source.get("submission_id"), "hamlet": source.get("hamlet"),
-            "old_class": old, "new_class": new, "corrected_fields": None if c is None else c.get("corrected_fields"),
-            "indicators_gained": ", ".join(gained), "indicators_lost": ", ".join(lost), "income_before": before, "income_after": after,
-            "cause": "; ".join(cause) or "quy tắc hoặc chuẩn nghèo thay đổi",
-        })
-    return pd.DataFrame(rows, columns=columns)
+        if len(ok):
+            hid = ok["household_id"].astype(object).map(str).str.strip().str.upper()
+            text = ok["field"].astype(object).map(str).str.strip() + " = " + ok["new_value"].astype(object).map(str)
+            listed = pd.Series(text.to_numpy(dtype=object)).groupby(hid.to_numpy(dtype=object), sort=False).agg("; ".join)
+            fixed = pd.Series(keys, dtype=object).map(listed).fillna("")
+            fixed = ("sửa: " + fixed).where(fixed != "", "")
+
+    def when(mask: np.ndarray, text: str) -> pd.Series:
+        return pd.Series(np.where(mask, text, ""), dtype=object)
+
+    new_excluded = (new == EXCLUDED).astype(bool)
+    old_excluded = (old == EXCLUDED).astype(bool) & ~new_excluded
+    income = pd.Series("", index=range(n), dtype=object)
+    moved = ~before_missing & ~after_missing & (before != after)
+    if moved.any():
+        income[moved] = ("thu nhập bình quân " + thousands(before[moved]) + " → "
+                         + thousands(after[moved]) + " đ/người/tháng")
+    cause = join_parts([
+        fixed, when(new_excluded, "hộ chờ xử lý vì lỗi dữ liệu"), when(old_excluded, "hết lỗi dữ liệu, được phân loại"),
+        when(np.array([v is None for v in old.tolist()], dtype=bool), "hộ mới trong lần này"),
+        when(np.array([v is None for v in new.tolist()], dtype=bool), "hộ không còn trong dữ liệu"),
+        ("thêm thiếu hụt " + gained).where(gained != "", ""), ("hết thiếu hụt " + lost).where(lost != "", ""), income,
+    ], "; ")
+    cause = cause.where(cause != "", "quy tắc hoặc chuẩn nghèo thay đổi")
+    source_sid = np.where(has_c, take(cur, "submission_id", ci), take(prev, "submission_id", pi))
+    source_hamlet = np.where(has_c, take(cur, "hamlet", ci), take(prev, "hamlet", pi))
+
+    def money(values: np.ndarray, missing: np.ndarray) -> list:
+        return [None if m else int(v) for v, m in zip(values.tolist(), missing.tolist())]
+
+    data = {
+        "household_id": [None if k.startswith("#") else k for k in keys.tolist()],
+        "submission_id": list(source_sid), "hamlet": list(source_hamlet), "old_class": list(old), "new_class": list(new),
+        "corrected_fields": list(take(cur, "corrected_fields", ci)),
+        "indicators_gained": gained.tolist(), "indicators_lost": lost.tolist(),
+        "income_before": money(before, before_missing), "income_after": money(after, after_missing), "cause": cause.tolist(),
+    }
+    return pd.DataFrame(data, columns=columns)
 
 
 def class_changes_table(changes: pd.DataFrame) -> pd.DataFrame:

@@ -35,6 +35,14 @@ def household_key(value) -> str | None:
     return text or None
 
 
+def household_keys(values: pd.Series) -> pd.Series:
+    """`household_key` of a whole column at once (object Series, None for no ID)."""
+    raw = values.to_numpy(dtype=object)
+    missing = pd.isna(raw)
+    text = pd.Series(raw, index=values.index, dtype=object).where(~missing, "").astype(str).str.strip().str.upper().astype(object)
+    return text.where(text != "", None).infer_objects()  # dtype as `.map(household_key)` infers it
+
+
 def _empty() -> pd.DataFrame:
     return pd.DataFrame(columns=HISTORY_COLUMNS)
 
@@ -44,7 +52,7 @@ def history_from_record(record: pd.DataFrame, year: int, source: str) -> pd.Data
     if record is None or record.empty:
         return _empty()
     out = pd.DataFrame({
-        "household_id": record["household_id"].map(household_key),
+        "household_id": household_keys(record["household_id"]),
         "year": int(year),
         "household_class": record["household_class"],
         "hamlet": record.get("hamlet"),
@@ -105,7 +113,7 @@ def read_official_history(history_dir: Path, before_year: int | None = None) -> 
         table["year"] = table["year"].astype(int)
         if before_year is not None:
             table = table[table["year"] < before_year]
-        table["household_id"] = table["household_id"].map(household_key)
+        table["household_id"] = household_keys(table["household_id"])
         table["source"] = f"official:{path.name}"
         parts.append(table.reindex(columns=HISTORY_COLUMNS))
     parts = [p for p in parts if len(p)]

@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from rasoat.pipeline.history import household_key
+from rasoat.pipeline.facts import _join_groups
+from rasoat.pipeline.history import household_key, household_keys  # noqa: F401  (household_key: re-exported)
 
 POOR, NEAR_POOR = "poor", "near_poor"
 LISTS = (POOR, NEAR_POOR)
@@ -83,7 +84,7 @@ def household_movements(classified: pd.DataFrame, history: pd.DataFrame, referen
     past = history[history["year"].astype(int) < int(reference_year)].copy() if len(history) else history.copy()
     past["year"] = past["year"].astype(int)
     start_year = int(past["year"].max()) if len(past) else None
-    current = classified.assign(_key=classified["household_id"].map(household_key))
+    current = classified.assign(_key=household_keys(classified["household_id"]))
     current = current[current["_key"].notna()].drop_duplicates("_key", keep="first")
     now = pd.DataFrame({"household_id": current["_key"].to_numpy(), "submission_id": current["submission_id"].to_numpy(),
                         "hamlet": current["hamlet"].to_numpy(),
@@ -116,8 +117,10 @@ def household_movements(classified: pd.DataFrame, history: pd.DataFrame, referen
     out["start_year"] = start_year
     if len(past):
         ordered = past.sort_values(["household_id", "year"])
-        text = ordered["year"].astype(str) + ": " + ordered["household_class"].map(lambda c: CLASS_SHORT.get(c, c))
-        trail = text.groupby(ordered["household_id"], sort=False).agg("; ".join)
+        short = ordered["household_class"].astype(object).map(CLASS_SHORT)
+        short = short.where(short.notna(), ordered["household_class"].astype(object))
+        text = ordered["year"].astype(str).astype(object).to_numpy() + ": " + short.to_numpy(dtype=object)
+        trail = _join_groups(text, ordered["household_id"], "; ")
         out["history"] = out["household_id"].map(trail).fillna("")
     else:
         out["history"] = ""
@@ -182,8 +185,8 @@ def movement_list(movements: pd.DataFrame, moves: tuple[str, ...], classified: p
     return pd.DataFrame({
         "STT": range(1, len(sel) + 1), "Mã hộ": sel["household_id"].to_numpy(), "Họ và tên chủ hộ": sel["head_name"].to_numpy(),
         "Ấp": sel["hamlet"].to_numpy(),
-        "Đầu kỳ": sel["start_class"].map(lambda c: CLASS_SHORT.get(c, "không thuộc danh sách")).to_numpy(),
-        "Cuối kỳ": sel["household_class"].map(lambda c: CLASS_SHORT.get(c, "chưa có kết quả")).to_numpy(),
+        "Đầu kỳ": sel["start_class"].astype(object).map(CLASS_SHORT).fillna("không thuộc danh sách").to_numpy(),
+        "Cuối kỳ": sel["household_class"].astype(object).map(CLASS_SHORT).fillna("chưa có kết quả").to_numpy(),
         "Biến động": sel["movement_label"].to_numpy(), "Lịch sử": sel["history"].to_numpy(), "Lý do": reason.to_numpy(),
     })
 

@@ -23,11 +23,11 @@ bad_duration        the interview ends before it starts
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import html
 import io
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 import xlsxwriter
 
@@ -92,29 +92,76 @@ ISSUE_HEADERS = {
 # --- signals (pure) ------------------------------------------------------------------------
 
 
-def interview_minutes(households: pd.DataFrame, questionnaire: Questionnaire) -> pd.Series:
+def _parse_times(values: pd.Series) -> pd.Series:
+    """UTC timestamps (NaT when unreadable): the fast ISO 8601 parser, then any other format per value."""
+    values = values.astype(object)
+    out = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601")
+    retry = (out.isna() & values.notna()).to_numpy(dtype=bool)
+    if retry.any():  # microseconds: any year a phone can send fits (nanoseconds end at 1677 and 2262)
+        out = out.astype("datetime64[us, UTC]")
+        redo = pd.to_datetime(values[retry], errors="coerce", utc=True, format="mixed")
+        try:
+            out[retry] = redo.astype("datetime64[us, UTC]")
+        except (pd.errors.OutOfBoundsDatetime, OverflowError):  # a year beyond any calendar: unreadable
+            out[retry] = pd.NaT
+    return out
+
+
+def _field_of_type(questionnaire: Questionnaire, kind: str) -> str | None:
+    return next((f.name for f in questionnaire.household_fields if f.type == kind), None)
+
+
+def interview_minutes(households: pd.DataFrame, questionnaire: Questionnaire, ends: pd.Series | None = None) -> pd.Series:
     """Minutes from the form's `start` to its `end` field (NA when either is missing)."""
-    start = next((f.name for f in questionnaire.household_fields if f.type == "start"), None)
-    end = next((f.name for f in questionnaire.household_fields if f.type == "end"), None)
+    start, end = _field_of_type(questionnaire, "start"), _field_of_type(questionnaire, "end")
     if start not in households or end not in households:
         return pd.Series(pd.NA, index=households.index, dtype="Float64")
-    t0 = pd.to_datetime(households[start].astype(object), errors="coerce", utc=True, format="mixed")
-    t1 = pd.to_datetime(households[end].astype(object), errors="coerce", utc=True, format="mixed")
+    t0 = _parse_times(households[start])
+    t1 = _parse_times(households[end]) if ends is None else ends
     return ((t1 - t0).dt.total_seconds() / 60).astype("Float64")
 
 
 def _end_times(households: pd.DataFrame, questionnaire: Questionnaire) -> pd.Series:
-    end = next((f.name for f in questionnaire.household_fields if f.type == "end"), None)
+    end = _field_of_type(questionnaire, "end")
     if end not in households:
         return pd.Series(pd.NaT, index=households.index, dtype="datetime64[ns, UTC]")
-    return pd.to_datetime(households[end].astype(object), errors="coerce", utc=True, format="mixed")
+    return _parse_times(households[end])
+
+
+_MISSING_HASH = np.uint64(0x9E3779B97F4A7C15)  # every unanswered value hashes alike ("" in the old text form)
+
+
+def _value_hashes(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """One uint64 per row of `frame` over `columns`: equal for rows whose values (as text) are equal.
+
+    Column by column, vectorised: numbers and booleans hash their value, text hashes its UTF-8
+    bytes (mixed object columns their ``str()``); a missing value and an empty text hash alike.
+    """
+    if not columns:
+        return np.zeros(len(frame), dtype="uint64")
+    parts = {}
+    for k, c in enumerate(columns):
+        s = frame[c]
+        missing = s.isna().to_numpy(dtype=bool)
+        if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
+            s = s.astype(object)
+            missing = missing | (s == "").to_numpy(dtype=bool)
+            s = s.where(~missing, "")
+        h = pd.util.hash_pandas_object(s, index=False).to_numpy(dtype="uint64", copy=True)
+        h[missing] = _MISSING_HASH
+        parts[k] = h
+    return pd.util.hash_pandas_object(pd.DataFrame(parts), index=False).to_numpy(dtype="uint64")
 
 
 def answer_fingerprint(households: pd.DataFrame, members: pd.DataFrame, questionnaire: Questionnaire) -> pd.Series:
-    """A hash of a household's substantive answers: everything but identity, free text and metadata.
+    """A 64-bit hash of a household's substantive answers: everything but identity, free text and metadata.
 
     Left out: the first section (identification), text answers (names, CCCD, phone, address), the
-    form's metadata and calculated fields, the enumerator and the interview date.
+    form's metadata and calculated fields, the enumerator and the interview date. Two households
+    with the same answers (and the same members' answers, in the same order) get the same
+    fingerprint; the values are only compared with each other (uint64, indexed like `households`).
+    Vectorised: a hash per household row and per member row, the members' hashes combined with
+    their place in the household's list (ordered by `position`) and folded per household by xor.
     """
     first_group = next((f.groups[0] for f in questionnaire.household_fields if f.groups), None)
 
@@ -123,15 +170,37 @@ def answer_fingerprint(households: pd.DataFrame, members: pd.DataFrame, question
 
     hh_cols = [c for c in chosen([f for f in questionnaire.household_fields if f.groups[:1] != (first_group,)]) if c in households]
     mem_cols = [c for c in chosen(questionnaire.member_fields) if c in members]
-    hh_text = households[hh_cols].apply(as_text).agg("|".join, axis=1) if hh_cols else pd.Series("", index=households.index)
+    hh_hash = _value_hashes(households, hh_cols)
+    mem_hash = np.zeros(len(households), dtype="uint64")
+    mem_count = np.zeros(len(households), dtype="int64")
     if mem_cols and len(members):
-        ordered = members.sort_values(["submission_id", "position"])
-        per_member = ordered[mem_cols].apply(as_text).agg("|".join, axis=1)
-        mem_text = per_member.groupby(ordered["submission_id"]).agg("#".join)
-        mem_text = households["submission_id"].map(mem_text).fillna("")
-    else:
-        mem_text = pd.Series("", index=households.index)
-    return (hh_text + "§" + mem_text).map(lambda s: hashlib.sha1(s.encode("utf-8")).hexdigest())
+        codes, sids = pd.factorize(members["submission_id"], use_na_sentinel=True)
+        position = pd.to_numeric(members["position"], errors="coerce").to_numpy(dtype="float64", na_value=np.inf)
+        order = np.lexsort((position, codes))
+        order = order[codes[order] >= 0]
+        sorted_codes = codes[order]
+        starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]]) if len(order) else np.array([], dtype=int)
+        if len(starts):
+            sizes = np.diff(np.r_[starts, len(order)])
+            rank = np.arange(len(order)) - np.repeat(starts, sizes)
+            row_hash = _value_hashes(members.iloc[order], mem_cols)
+            placed = pd.util.hash_pandas_object(pd.DataFrame({"h": row_hash, "r": rank}), index=False).to_numpy(dtype="uint64")
+            folded = np.bitwise_xor.reduceat(placed, starts)
+            where = pd.Index(sids[sorted_codes[starts]]).get_indexer(households["submission_id"])
+            found = where >= 0
+            mem_hash[found] = folded[where[found]]
+            mem_count[found] = sizes[where[found]]
+    combined = pd.util.hash_pandas_object(pd.DataFrame({"h": hh_hash, "m": mem_hash, "n": mem_count}), index=False)
+    return pd.Series(combined.to_numpy(dtype="uint64"), index=households.index, name="fingerprint")
+
+
+def _text_where(values: pd.Series, mask: pd.Series) -> pd.Series:
+    """`as_text(values)` on the rows of `mask` ("" elsewhere): issue rows show only the flagged rows' values."""
+    mask = mask.to_numpy(dtype=bool)
+    out = np.full(len(values), "", dtype=object)
+    if mask.any():
+        out[mask] = as_text(values[mask]).to_numpy()
+    return pd.Series(out, index=values.index, dtype=object)
 
 
 def quality_signals(households: pd.DataFrame, members: pd.DataFrame, questionnaire: Questionnaire) -> pd.DataFrame:
@@ -141,38 +210,42 @@ def quality_signals(households: pd.DataFrame, members: pd.DataFrame, questionnai
         return pd.DataFrame(columns=ISSUE_COLUMNS)
     consent = hh["consent"].astype("boolean").fillna(False).astype(bool) if "consent" in hh else pd.Series(True, index=hh.index)
     interviewed = consent & (hh["members"].astype("Int64") > 0).fillna(False).astype(bool) if "members" in hh else consent
-    minutes = interview_minutes(hh, questionnaire)
-    out = [issue_rows(hh, (minutes < 0).fillna(False).astype(bool), "ended_at", "bad_duration", WARNING,
-                      "giờ kết thúc trước giờ bắt đầu", value=as_text(minutes.round(1)) + " phút")]
+    ends = _end_times(hh, questionnaire)
+    minutes = interview_minutes(hh, questionnaire, ends)
+    negative = (minutes < 0).fillna(False).astype(bool)
+    out = [issue_rows(hh, negative, "ended_at", "bad_duration", WARNING,
+                      "giờ kết thúc trước giờ bắt đầu", value=_text_where(minutes.round(1), negative) + " phút")]
     timed = minutes[interviewed & (minutes > 0).fillna(False).astype(bool)]
     if len(timed) >= MIN_FOR_MEDIAN:
         median = float(timed.median())
         short = interviewed & (minutes >= 0).fillna(False) & (minutes < SHORT_SHARE * median).fillna(False)
         out.append(issue_rows(hh, short.astype(bool), "started_at", "short_interview", WARNING,
-                              f"phỏng vấn quá ngắn (trung vị {median:.0f} phút)", value=as_text(minutes.round(1)) + " phút"))
+                              f"phỏng vấn quá ngắn (trung vị {median:.0f} phút)", value=_text_where(minutes.round(1), short) + " phút"))
 
     if ENUMERATOR in hh:
-        ends = _end_times(hh, questionnaire)
         frame = pd.DataFrame({"who": hh[ENUMERATOR].astype(object), "end": ends}).dropna()
         frame = frame.sort_values(["who", "end"], kind="mergesort")
         # a burst: RAPID_COUNT interviews of one enumerator ending within RAPID_MINUTES
         span = (frame["end"] - frame.groupby("who")["end"].shift(RAPID_COUNT - 1)).dt.total_seconds() / 60
-        closing = span[(span < RAPID_MINUTES).fillna(False)].index
-        positions = {label: k for k, label in enumerate(frame.index)}
-        burst_labels: set = set()
-        for label in closing:
-            k = positions[label]
-            burst_labels.update(frame.index[k - RAPID_COUNT + 1:k + 1])
-        rapid = pd.Series(hh.index.isin(list(burst_labels)), index=hh.index)
+        closing = np.flatnonzero((span < RAPID_MINUTES).fillna(False).to_numpy(dtype=bool))
+        in_burst = np.zeros(len(frame), dtype=bool)
+        for back in range(RAPID_COUNT):  # the closing interview and the RAPID_COUNT - 1 before it (same enumerator)
+            in_burst[closing - back] = True
+        burst_labels = frame.index[in_burst]
+        rapid = pd.Series(hh.index.isin(burst_labels), index=hh.index)
         out.append(issue_rows(hh, rapid, "ended_at", "rapid_succession", WARNING,
                               f"{RAPID_COUNT} phiếu trở lên của cùng điều tra viên kết thúc trong vòng {RAPID_MINUTES:g} phút",
                               value=hh[ENUMERATOR].astype(object)))
 
-    prints = answer_fingerprint(hh, members, questionnaire).where(interviewed)
-    counts = prints.map(prints.value_counts())
-    same = (counts > 1).fillna(False).astype(bool)
+    prints = answer_fingerprint(hh, members, questionnaire)
+    asked = interviewed.to_numpy(dtype=bool)
+    counts = np.zeros(len(hh), dtype="int64")
+    if asked.any():
+        _, inverse, sizes = np.unique(prints.to_numpy()[asked], return_inverse=True, return_counts=True)
+        counts[asked] = sizes[inverse.ravel()]
+    same = pd.Series(counts > 1, index=hh.index)
     out.append(issue_rows(hh, same, "member", "identical_answers", WARNING, "câu trả lời giống hệt hộ khác (có thể chép phiếu)",
-                          value=as_text((counts - 1).astype("Int64")) + " hộ giống"))
+                          value=_text_where(pd.Series(counts - 1, index=hh.index), same) + " hộ giống"))
     return concat_issues(out)
 
 
@@ -225,14 +298,16 @@ def hamlet_summary(households: pd.DataFrame, issues: pd.DataFrame, excluded: pd.
     codes = sorted(set(counts.index) | set(names))
     iss = issues.assign(hamlet=issues["hamlet"].astype(object).fillna(""))
     waiting = excluded.assign(hamlet=excluded["hamlet"].astype(object).fillna("")).groupby("hamlet").size()
+    errors, warnings = _count(iss, "hamlet", severity=ERROR), _count(iss, "hamlet", severity=WARNING)  # once, not per hamlet
+    per_hamlet = iss["hamlet"].value_counts()
     out = pd.DataFrame({
         "Mã ấp": codes,
         "Tên ấp": [names.get(c, "") for c in codes],
         "Số phiếu": [int(counts.get(c, 0)) for c in codes],
         "Hộ chờ xử lý": [int(waiting.get(c, 0)) for c in codes],
-        "Hộ có lỗi": [int(_count(iss, "hamlet", severity=ERROR).get(c, 0)) for c in codes],
-        "Hộ có cảnh báo": [int(_count(iss, "hamlet", severity=WARNING).get(c, 0)) for c in codes],
-        "Số vấn đề": [int((iss["hamlet"] == c).sum()) for c in codes],
+        "Hộ có lỗi": [int(errors.get(c, 0)) for c in codes],
+        "Hộ có cảnh báo": [int(warnings.get(c, 0)) for c in codes],
+        "Số vấn đề": [int(per_hamlet.get(c, 0)) for c in codes],
     })
     return out
 
@@ -271,9 +346,9 @@ def report_xlsx(sheets: Mapping[str, pd.DataFrame], title: str, created: dt.date
         widths = [min(max(len(str(c)), 8), 40) for c in columns]
         for c, col in enumerate(columns):
             ws.write_string(2, c, _header(col), head)
-        for r, values in enumerate(table.itertuples(index=False, name=None), start=3):
-            for c, raw in enumerate(values):
-                value = _cell(raw)
+        cells = [_column_cells(table.iloc[:, k]) for k in range(len(columns))]
+        for r, values in enumerate(zip(*cells), start=3):
+            for c, value in enumerate(values):
                 if value is None:
                     ws.write_blank(r, c, None, cell)
                 elif isinstance(value, bool):
@@ -290,6 +365,29 @@ def report_xlsx(sheets: Mapping[str, pd.DataFrame], title: str, created: dt.date
             ws.autofilter(2, 0, 2 + len(table), len(columns) - 1)
     wb.close()
     return buffer.getvalue()
+
+
+def _column_values(column: pd.Series) -> np.ndarray:
+    """The column's values as `itertuples` gives them, in an object array."""
+    return np.array(list(column), dtype=object) if len(column) else np.empty(0, dtype=object)
+
+
+def _per_distinct(values: np.ndarray, convert) -> list | None:
+    """`convert` of each value, called once per distinct text; None unless every present value is a str."""
+    if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
+        return None
+    codes, distinct = pd.factorize(values, use_na_sentinel=True)
+    out = np.array([convert(v) for v in distinct] + [None], dtype=object)[codes]
+    for k in np.flatnonzero(codes < 0):  # missing values (None, NaN, NA): each as itself
+        out[k] = convert(values[k])
+    return out.tolist()
+
+
+def _column_cells(column: pd.Series) -> list:
+    """`_cell` of every value of a column (text columns: once per distinct value)."""
+    values = _column_values(column)
+    cells = _per_distinct(values, _cell)
+    return cells if cells is not None else [_cell(v) for v in values]
 
 
 def _sheet_name(name: str, used: set[str]) -> str:
@@ -324,18 +422,27 @@ def _e(value) -> str:
     return html.escape(str(value), quote=True)
 
 
+def _td(column: str, v) -> str:
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return f'<td class="num">{_e(v)}</td>'
+    return f'<td class="sev">{_e(v)}</td>' if column == ISSUE_HEADERS["severity"] else f"<td>{_e(v)}</td>"
+
+
 def _html_table(table: pd.DataFrame, row_class: pd.Series | None = None) -> str:
     head = "".join(f"<th>{_e(c)}</th>" for c in table.columns)
-    rows = []
-    for k, values in enumerate(table.itertuples(index=False, name=None)):
-        cls = f' class="{_e(row_class.iloc[k])}"' if row_class is not None else ""
-        cells = "".join(
-            f'<td class="num">{_e(v)}</td>' if isinstance(v, (int, float)) and not isinstance(v, bool) else
-            (f'<td class="sev">{_e(v)}</td>' if c == ISSUE_HEADERS["severity"] else f"<td>{_e(v)}</td>")
-            for c, v in zip(table.columns, values)
-        )
-        rows.append(f"<tr{cls}>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    if not len(table):
+        return f"<table><thead><tr>{head}</tr></thead><tbody></tbody></table>"
+    # cell by cell would cost a Python call per cell: each column's cells at once (text columns once per distinct value)
+    rows = np.full(len(table), "<tr>", dtype=object)
+    if row_class is not None:
+        classes = _column_values(row_class)
+        rows = np.array(_per_distinct(classes, lambda v: f'<tr class="{_e(v)}">') or [f'<tr class="{_e(v)}">' for v in classes],
+                        dtype=object)
+    for k, c in enumerate(table.columns):
+        values = _column_values(table.iloc[:, k])
+        cells = _per_distinct(values, lambda v, c=c: _td(c, v))
+        rows = rows + np.array(cells if cells is not None else [_td(c, v) for v in values], dtype=object)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join((rows + '</tr>').tolist())}</tbody></table>"
 
 
 def report_html(issues: pd.DataFrame, by_hamlet: pd.DataFrame, by_enumerator: pd.DataFrame, *, title: str, place: str,
