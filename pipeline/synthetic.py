@@ -633,8 +633,12 @@ def iter_commune(
         for _ in range(max(2, math.ceil(n / 60))):
             submitter_id += 1
             name = _ENUMERATOR_POOL[r.getrandbits(16) % len(_ENUMERATOR_POOL)]
+            tries = 0
             while name in enumerator_names:  # two people, two names: the quality report groups by name
+                tries += 1
                 name = _full_name(r, ("Nguyễn", "Trần", "Lê", "Phạm", "Huỳnh", "Võ")[r.getrandbits(8) % 6], r.random() < 0.5, "kinh")
+                if tries > 50:  # a province-sized commune uses up the names: tell namesakes apart as people do
+                    name = f"{name} ({submitter_id})"
             enumerator_names.add(name)
             device = "collect:" + "".join(
                 "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"[r.getrandbits(6) % 62]
