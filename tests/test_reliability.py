@@ -154,17 +154,24 @@ def test_a_full_disk_during_publication_fails_clearly_and_keeps_the_previous_pub
     assert not [p for p in (data_dir / "publications").iterdir() if p.name.startswith(".incoming-")]
 
 
-def _read_only(kind: str, monkeypatch, publications: Path) -> None:
-    """Make writing under the publications folder fail as a read-only folder would.
+def _read_only(kind: str, monkeypatch, publications: Path):
+    """Make writing under the publications folder fail as a read-only folder would; returns the undo.
 
-    Tests run as root in CI, and chmod does not stop root, so the write is refused by patching the same
-    write function as the full-disk test (or, for "mkdir", the creation of the incoming folder: the first
-    write a read-only folder refuses). "chmod" is the real thing, for a non-root user only; on the
-    development machine too the tests can only run as root (the interpreter of .venv lives under
-    /root, mode 700, so `setpriv --reuid=nobody` cannot even start it), so that case is skipped there."""
-    if kind == "chmod":
-        publications.chmod(0o555)
-        return
+    "real" is the kernel's own refusal: as root (CI) a read-only bind mount of the folder (EROFS; chmod
+    does not stop root), otherwise chmod 555. The others refuse by patching the same write function as
+    the full-disk test (or, for "mkdir", the creation of the incoming folder: the first write a
+    read-only folder refuses)."""
+    if kind == "real":
+        if os.geteuid() != 0:
+            publications.chmod(0o555)
+            return lambda: publications.chmod(0o755)
+        subprocess.run(["mount", "--bind", str(publications), str(publications)], check=True)
+        try:
+            subprocess.run(["mount", "-o", "remount,ro,bind", str(publications)], check=True)
+        except subprocess.CalledProcessError:
+            subprocess.run(["umount", str(publications)], check=True)
+            raise
+        return lambda: subprocess.run(["umount", str(publications)], check=True)
     code = {"EACCES": errno.EACCES, "EROFS": errno.EROFS, "mkdir": errno.EROFS}[kind]
     if kind == "mkdir":
         real_mkdir = os.mkdir
@@ -175,19 +182,18 @@ def _read_only(kind: str, monkeypatch, publications: Path) -> None:
             return real_mkdir(path, *args, **kwargs)
 
         monkeypatch.setattr(os, "mkdir", refuse)
-        return
+        return lambda: None
 
     def refuse_write(path, data):
         raise PermissionError(code, os.strerror(code), str(path))
 
     monkeypatch.setattr("rasoat.pipeline.publish._fsync_write", refuse_write)
+    return lambda: None
 
 
 @pytest.mark.usefixtures("prefect_harness")
-@pytest.mark.parametrize("kind", ["EACCES", "EROFS", "mkdir", "chmod"])
+@pytest.mark.parametrize("kind", ["EACCES", "EROFS", "mkdir", "real"])
 def test_a_read_only_publications_folder_fails_clearly_and_keeps_the_previous_publication(tmp_path: Path, monkeypatch, kind):
-    if kind == "chmod" and os.geteuid() == 0:
-        pytest.skip("running as root: chmod does not stop root from writing (the other cases simulate it)")
     config, data_dir = small_commune(tmp_path, hamlets=2, scale=0.05)
     args = ["run", "--data-dir", str(data_dir), "--config", str(config), "--year", "2026"]
     ok = CliRunner().invoke(app, args)
@@ -197,11 +203,11 @@ def test_a_read_only_publications_folder_fails_clearly_and_keeps_the_previous_pu
     before = sorted(p.name for p in publications.iterdir())
     marker = (publications / "CURRENT").read_text(encoding="utf-8")
 
-    _read_only(kind, monkeypatch, publications)
+    undo = _read_only(kind, monkeypatch, publications)
     try:
         failed = CliRunner().invoke(app, args)
     finally:
-        publications.chmod(0o755)
+        undo()
     assert failed.exit_code == 1, failed.output
     text = " ".join(failed.output.split())
     assert "Traceback" not in failed.output
