@@ -76,7 +76,35 @@ def floor_classification(hh: pd.DataFrame, m: pd.DataFrame) -> pd.Series:
         (below & (count.to_numpy() >= 3)) * 2 + (below & (count.to_numpy() < 3)) * 1, ["other", "near_poor", "poor"]), index=hh.index)
 
 
-def build_store(data_dir: Path, households: int) -> int:
+HOUSEHOLDS_PER_HAMLET = 8_000  # the form numbers households <hamlet>-0001 … -9999
+
+
+def bench_config(households: int, folder: Path) -> Path | None:
+    """A config folder for a commune of this size: the bundled one, its hamlets split so that none
+    holds more households than the form can number (None: the bundled config as it is)."""
+    import shutil as _shutil
+
+    import yaml
+
+    from rasoat.config import BUNDLED_CONFIG_DIR
+    from rasoat.settings import load_settings
+
+    hamlets = load_settings().hamlets
+    total = sum(h.resident_households for h in hamlets)
+    split = -(-households // (HOUSEHOLDS_PER_HAMLET * len(hamlets)))
+    if split <= 1:
+        return None
+    config = folder / "config"
+    if not config.exists():
+        _shutil.copytree(BUNDLED_CONFIG_DIR, config, ignore=_shutil.ignore_patterns("*.py", "__pycache__"))
+        rows = [{"code": f"{h.code}{k:02d}", "name": f"{h.name} - {k:02d}", "area_type": h.area_type,
+                 "resident_households": max(1, round(h.resident_households * households / total / split))}
+                for h in hamlets for k in range(1, split + 1)]
+        (config / "hamlets.yaml").write_text(yaml.safe_dump({"example": True, "hamlets": rows}, allow_unicode=True), encoding="utf-8")
+    return config
+
+
+def build_store(data_dir: Path, households: int, config: Path | None = None) -> int:
     """Stream a synthetic commune of about `households` households into `data_dir`'s raw store.
 
     Each household goes through the same conversion as an element `rasoat sync` reads from
@@ -89,7 +117,7 @@ def build_store(data_dir: Path, households: int) -> int:
     from rasoat.pipeline.rawstore import RawStore
     from rasoat.settings import load_settings
 
-    settings = load_settings()
+    settings = load_settings(config)
     q = questionnaire_for(settings)
     total = sum(h.resident_households for h in settings.hamlets)
     stored = 0
@@ -122,10 +150,12 @@ def run_one(households: int) -> dict:
     if cache and (data_dir / "store" / "complete").exists():
         stored = int((data_dir / "store" / "complete").read_text())
         shutil.rmtree(data_dir / "publications", ignore_errors=True)
+        config = bench_config(households, data_dir)
     else:
         shutil.rmtree(data_dir, ignore_errors=True)
         data_dir.mkdir(parents=True)
-        stored = build_store(data_dir, households)
+        config = bench_config(households, data_dir)
+        stored = build_store(data_dir, households, config)
         (data_dir / "store" / "complete").write_text(str(stored))
     setup = time.perf_counter() - t
 
@@ -150,13 +180,14 @@ def run_one(households: int) -> dict:
     log.addHandler(clock)
     log.setLevel(logging.INFO)
     clock.emit(logging.LogRecord("bench", logging.INFO, "", 0, "begin", None, None))
-    result = review._review(str(data_dir), reference_year=2026, pull=False, steps=steps)
+    result = review._review(str(data_dir), str(config) if config else None, reference_year=2026, pull=False, steps=steps)
     clock.emit(logging.LogRecord("bench", logging.INFO, "", 0, "end", None, None))
 
     stages = [(f"{a[0]} → {b[0]}", b[1] - a[1], b[2]) for a, b in zip(clock.events, clock.events[1:])
               if not (a[0] == "classify:start" and b[0] == "classify:begin")]  # the floor's own time is reported apart
     total = sum(s for _, s, _ in stages)
     return {"households": result.households_classified + result.households_excluded, "stored": stored, "setup": setup,
+            "hamlets": len(result.by_hamlet) - 1, "excluded": result.households_excluded, "issues": result.issues,
             "stages": stages, "total": total, "floor_seconds": floor["seconds"], "agreement": floor["agreement"], "peak_mb": _peak_mb()}
 
 
@@ -198,7 +229,8 @@ def main(argv: list[str]) -> None:
             print(out.stderr[-3000:])
             raise SystemExit(f"the {n:,}-household run failed")
         r = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"\n== {r['households']:,} households (setup: {r['stored']:,} versions stored in {r['setup']:.1f} s) ==")
+        print(f"\n== {r['households']:,} households in {r['hamlets']} hamlets ({r['excluded']:,} excluded, {r['issues']:,} issues; "
+              f"setup: {r['stored']:,} versions stored in {r['setup']:.1f} s) ==")
         print(f"{'stage':44} {'seconds':>9} {'peak MB':>9}")
         for name, sec, mb in r["stages"]:
             print(f"{name:44} {sec:9.2f} {mb:9.0f}")

@@ -39,7 +39,8 @@ import pandas as pd
 from rasoat.forms import Questionnaire
 from rasoat.pipeline import quality
 from rasoat.pipeline.schemas import MAX_AGE, household_schema, member_schema, validate_table
-from rasoat.pipeline.tidy import ERROR, ISSUE_COLUMNS, WARNING, TidyTables, as_text, concat_issues, fold, issue_rows, per_value
+from rasoat.pipeline.tidy import (ERROR, ISSUE_COLUMNS, WARNING, TidyTables, as_text, concat_issues, fold, issue_rows, issue_value,
+                                  per_value)
 
 __all__ = ["CheckedTables", "check_tables", "relevance_mask", "find_duplicates", "age_relationship_issues",
            "MAX_AGE", "MIN_GENERATION_GAP", "FLOOR_AREA_PER_PERSON"]
@@ -181,11 +182,7 @@ def find_duplicates(households: pd.DataFrame) -> tuple[pd.Index, pd.DataFrame]:
             union(g[0], i)
     name_keys = [f"{nm}|{hm}" if nm and hm else None for nm, hm in zip(names, hamlets)]
     for g in groups(name_keys):
-        for a_pos, i in enumerate(g):
-            for j in g[a_pos + 1:]:
-                if (hid[i] and hid[j] and hid[i] != hid[j]) or (cccd[i] and cccd[j] and cccd[i] != cccd[j]):
-                    continue
-                union(i, j)
+        _link_compatible(g, hid, cccd, union)
 
     roots = [find(i) for i in range(n)]
     if n == 0 or len(set(roots)) == n:
@@ -217,13 +214,52 @@ def find_duplicates(households: pd.DataFrame) -> tuple[pd.Index, pd.DataFrame]:
             kept_hid = hid[kept] or "không mã"
             rows.append((i, field, value, rule, f"hộ được khảo sát hai lần ({what}); giữ phiếu {sids[kept]} (hộ {kept_hid}): "
                                                  "phiếu đã duyệt trước, rồi phiếu mới nhất"))
-    issue_parts = []
-    for i, field, value, rule, message in rows:
-        mask = pd.Series(False, index=hh.index)
-        mask.iloc[i] = True
-        issue_parts.append(issue_rows(hh, mask, field, rule, WARNING, message,
-                                      value=pd.Series(value, index=hh.index, dtype=object)))
-    return hh.index[dropped], concat_issues(issue_parts)
+    at = [i for i, *_ in rows]
+    none = [None] * len(rows)
+    issues = pd.DataFrame({
+        "submission_id": [sids[i] for i in at],
+        "household_id": hh["household_id"].iloc[at].astype(object).tolist() if "household_id" in hh else none,
+        "hamlet": hh["hamlet"].iloc[at].astype(object).tolist() if "hamlet" in hh else none,
+        "enumerator": hh["enumerator"].iloc[at].astype(object).tolist() if "enumerator" in hh else none,
+        "field": [r[1] for r in rows], "member": none, "value": [issue_value(r[2]) for r in rows], "rule": [r[3] for r in rows],
+        "severity": WARNING, "message": [r[4] for r in rows],
+    }, columns=ISSUE_COLUMNS)
+    return hh.index[dropped], concat_issues([issues])
+
+
+def _link_compatible(group: list[int], hid: list, cccd: list, union) -> None:
+    """Link the households of one same-name-and-hamlet group whose household IDs and CCCDs do not
+    contradict (both given and different), in one pass instead of comparing every pair.
+
+    Who is compatible with whom: a household with neither ID, with everyone; one without a
+    household ID (CCCD c) with every one without a CCCD, and with those whose CCCD is c; one
+    without a CCCD (household ID h) likewise with h; one with both (h, c) with those without a
+    household ID and CCCD c, those without a CCCD and household ID h, and those with (h, c).
+    Linking each to one representative of what it is compatible with gives the same groups.
+    """
+    blank = [i for i in group if not hid[i] and not cccd[i]]
+    if blank:
+        for i in group:
+            union(blank[0], i)
+        return
+    no_hid = [i for i in group if not hid[i]]
+    no_cccd = [i for i in group if not cccd[i]]
+    by_cccd: dict[str, int] = {}
+    by_hid: dict[str, int] = {}
+    for i in no_hid:
+        union(no_cccd[0] if no_cccd else by_cccd.setdefault(cccd[i], i), i)
+        by_cccd.setdefault(cccd[i], i)
+    for i in no_cccd:
+        union(no_hid[0] if no_hid else by_hid.setdefault(hid[i], i), i)
+        by_hid.setdefault(hid[i], i)
+    both: dict[tuple, int] = {}
+    for i in group:
+        if hid[i] and cccd[i]:
+            union(both.setdefault((hid[i], cccd[i]), i), i)
+            if cccd[i] in by_cccd:
+                union(by_cccd[cccd[i]], i)
+            if hid[i] in by_hid:
+                union(by_hid[hid[i]], i)
 
 
 def _kept_submission(message: str) -> str:

@@ -624,6 +624,15 @@ def iter_commune(
     submitter_id = 100
 
     enumerator_names: set[str] = set()
+    id_numbers: set[str] = set()  # a CCCD is one person's: redrawn on the (rare) collision
+
+    def unique_cccd(male: bool, birth_year: int) -> str:
+        number = _cccd(r, male, birth_year)
+        while number in id_numbers:
+            number = _cccd(r, male, birth_year)
+        id_numbers.add(number)
+        return number
+
     for h in hs:
         area = h.area_type if h.area_type in ("rural", "urban") else "rural"
         n = max(1, int(round(h.resident_households * scale)))
@@ -796,7 +805,7 @@ def iter_commune(
                     "birth_year": by,
                     "age": str(age),  # a calculate: text in the submission
                     "relationship": rel,
-                    "member_id_number": _cccd(r, male, by) if r.random() < id_p else None,
+                    "member_id_number": unique_cccd(male, by) if r.random() < id_p else None,
                     "member_ethnicity": m_eth,
                     "in_school": in_school,
                     "school_level": level,

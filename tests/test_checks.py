@@ -191,3 +191,40 @@ def test_schema_failures_map_to_issue_rows_with_household_identity():
     issues = validate_table(frame, household_schema(QUESTIONNAIRE), ISSUE_COLUMNS)
     assert sorted(zip(issues["household_id"], issues["field"], issues["rule"])) == [
         ("H2", "floor_area", "out_of_range"), ("H2", "household_size", "out_of_range")]
+
+
+def test_same_name_groups_link_exactly_the_pairs_that_do_not_contradict():
+    """The one-pass linking gives the same groups as comparing every pair (random small groups)."""
+    import random
+
+    from rasoat.pipeline.checks import _link_compatible
+
+    def components(n, link):
+        parent = list(range(n))
+
+        def find(i):
+            while parent[i] != i:
+                i = parent[i]
+            return i
+
+        def union(i, j):
+            a, b = find(i), find(j)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+
+        link(union)
+        return [find(i) for i in range(n)]
+
+    r = random.Random(7)
+    for _ in range(2000):
+        n = r.randint(1, 9)
+        hid = [r.choice([None, "H1", "H2", "H3"]) for _ in range(n)]
+        cccd = [r.choice([None, "C1", "C2"]) for _ in range(n)]
+
+        def pairwise(union):
+            for i in range(n):
+                for j in range(i + 1, n):
+                    if not ((hid[i] and hid[j] and hid[i] != hid[j]) or (cccd[i] and cccd[j] and cccd[i] != cccd[j])):
+                        union(i, j)
+
+        assert components(n, lambda union: _link_compatible(list(range(n)), hid, cccd, union)) == components(n, pairwise), (hid, cccd)
