@@ -34,13 +34,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from rasoat.forms import Questionnaire
 from rasoat.pipeline import quality
 from rasoat.pipeline.schemas import MAX_AGE, household_schema, member_schema, validate_table
 from rasoat.pipeline.tidy import (ERROR, ISSUE_COLUMNS, WARNING, TidyTables, as_text, concat_issues, fold, issue_rows, issue_value,
-                                  per_value)
+                                  parse_times, per_value)
 
 __all__ = ["CheckedTables", "check_tables", "relevance_mask", "find_duplicates", "age_relationship_issues",
            "MAX_AGE", "MIN_GENERATION_GAP", "FLOOR_AREA_PER_PERSON"]
@@ -188,8 +189,8 @@ def find_duplicates(households: pd.DataFrame) -> tuple[pd.Index, pd.DataFrame]:
     if n == 0 or len(set(roots)) == n:
         return hh.index[:0], issue_rows(hh, pd.Series(False, index=hh.index), "household_id", "duplicate_household", WARNING, "")
     approved = (hh["review_state"] == "approved").fillna(False).astype(bool).to_numpy() if "review_state" in hh else [False] * n
-    when = pd.to_datetime(hh["submitted_at"].astype(object), errors="coerce", utc=True, format="mixed") if "submitted_at" in hh else pd.Series(pd.NaT, index=hh.index)
-    stamp = [t.value if not pd.isna(t) else -(2**62) for t in when]
+    when = parse_times(hh["submitted_at"]) if "submitted_at" in hh else pd.Series(pd.NaT, index=hh.index, dtype="datetime64[us, UTC]")
+    stamp = np.where(when.isna().to_numpy(), -(2**62), when.to_numpy(dtype="datetime64[us]").astype(np.int64, copy=False)).tolist()
     sids = [str(s) for s in hh["submission_id"]]
     members: dict[int, list[int]] = {}
     for i, r in enumerate(roots):

@@ -33,7 +33,7 @@ import xlsxwriter
 
 from rasoat.forms import Questionnaire
 from rasoat.pipeline.publish import _cell, _header, neutralise
-from rasoat.pipeline.tidy import ERROR, ISSUE_COLUMNS, WARNING, as_text, concat_issues, issue_rows
+from rasoat.pipeline.tidy import ERROR, ISSUE_COLUMNS, WARNING, as_text, concat_issues, issue_rows, parse_times
 
 SHORT_SHARE = 0.4  # an interview under 40 % of the median is "much shorter"
 MIN_FOR_MEDIAN = 5  # below this many timed interviews, no median is trusted
@@ -92,21 +92,6 @@ ISSUE_HEADERS = {
 # --- signals (pure) ------------------------------------------------------------------------
 
 
-def _parse_times(values: pd.Series) -> pd.Series:
-    """UTC timestamps (NaT when unreadable): the fast ISO 8601 parser, then any other format per value."""
-    values = values.astype(object)
-    out = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601")
-    retry = (out.isna() & values.notna()).to_numpy(dtype=bool)
-    if retry.any():  # microseconds: any year a phone can send fits (nanoseconds end at 1677 and 2262)
-        out = out.astype("datetime64[us, UTC]")
-        redo = pd.to_datetime(values[retry], errors="coerce", utc=True, format="mixed")
-        try:
-            out[retry] = redo.astype("datetime64[us, UTC]")
-        except (pd.errors.OutOfBoundsDatetime, OverflowError):  # a year beyond any calendar: unreadable
-            out[retry] = pd.NaT
-    return out
-
-
 def _field_of_type(questionnaire: Questionnaire, kind: str) -> str | None:
     return next((f.name for f in questionnaire.household_fields if f.type == kind), None)
 
@@ -116,8 +101,8 @@ def interview_minutes(households: pd.DataFrame, questionnaire: Questionnaire, en
     start, end = _field_of_type(questionnaire, "start"), _field_of_type(questionnaire, "end")
     if start not in households or end not in households:
         return pd.Series(pd.NA, index=households.index, dtype="Float64")
-    t0 = _parse_times(households[start])
-    t1 = _parse_times(households[end]) if ends is None else ends
+    t0 = parse_times(households[start])
+    t1 = parse_times(households[end]) if ends is None else ends
     return ((t1 - t0).dt.total_seconds() / 60).astype("Float64")
 
 
@@ -125,7 +110,7 @@ def _end_times(households: pd.DataFrame, questionnaire: Questionnaire) -> pd.Ser
     end = _field_of_type(questionnaire, "end")
     if end not in households:
         return pd.Series(pd.NaT, index=households.index, dtype="datetime64[ns, UTC]")
-    return _parse_times(households[end])
+    return parse_times(households[end])
 
 
 _MISSING_HASH = np.uint64(0x9E3779B97F4A7C15)  # every unanswered value hashes alike ("" in the old text form)

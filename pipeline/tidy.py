@@ -122,6 +122,23 @@ def _text_or_empty(value: Any) -> str:
     return "" if _missing(value) else str(value)
 
 
+def parse_times(values: pd.Series, utc: bool = True) -> pd.Series:
+    """Timestamps (NaT when unreadable): ISO 8601, as ODK writes them, parsed in one vectorised pass;
+    only what that misses is tried in any other format, value by value (slow, and rare)."""
+    values = values.astype(object)
+    unit = "datetime64[us, UTC]" if utc else "datetime64[us]"
+    out = pd.to_datetime(values, errors="coerce", utc=utc, format="ISO8601")
+    retry = (out.isna() & values.notna()).to_numpy(dtype=bool)
+    if retry.any():  # microseconds: any year a phone can send fits (nanoseconds end at 1677 and 2262)
+        out = out.astype(unit)
+        redo = pd.to_datetime(values[retry], errors="coerce", utc=utc, format="mixed")
+        try:
+            out[retry] = redo.astype(unit)
+        except (pd.errors.OutOfBoundsDatetime, OverflowError):  # a year beyond any calendar: unreadable
+            out[retry] = pd.NaT
+    return out
+
+
 def issue_value(value: Any) -> str | None:
     """A value as shown in an issue row: at most 100 characters, control characters visible as �."""
     if _missing(value):
@@ -486,7 +503,7 @@ def _type_columns(frame: pd.DataFrame, fields: Iterable[Field], questionnaire: Q
                 out[f"{f.name}__{code}"] = pd.Series(has, index=frame.index).astype("boolean").where(answered, pd.NA)
         elif f.type == "date":
             as_text = raw.map(lambda v: v if isinstance(v, str) else None)
-            dates = pd.to_datetime(as_text, errors="coerce", format="mixed")
+            dates = parse_times(as_text, utc=False)
             present = raw.map(lambda v: not _missing(v) and str(v).strip() != "")
             issues.append(issue_rows(frame, (present & dates.isna()).to_numpy(), f.name, "not_a_date", ERROR, "không phải là ngày"))
             out[f.name] = dates.dt.date.astype(object).where(dates.notna(), None)
@@ -604,7 +621,7 @@ def _derive_household_columns(households: pd.DataFrame, members: pd.DataFrame, q
     sources = income_source_fields(questionnaire)
     out["income_sources_year"] = out[sources].astype("Float64").sum(axis=1, min_count=1).astype("Float64") if sources else pd.NA
     interview = pd.to_datetime(out["interview_date"], errors="coerce") if "interview_date" in out else pd.Series(pd.NaT, index=out.index)
-    submitted = pd.to_datetime(out["submitted_at"].astype(object), errors="coerce", utc=True, format="mixed")
+    submitted = parse_times(out["submitted_at"])
     out["interview_year"] = interview.dt.year.fillna(submitted.dt.year).astype("Int64")
     return out
 
