@@ -69,13 +69,64 @@ def multipart_fields(content_type: str, body: bytes) -> dict[str, tuple[str | No
     return out
 
 
-class RandomFaults:
-    """Seeded random faults for a fake server (FakeCentral, FakeKobo): the server calls `_random_fault`
-    from its `_take_fault` with its lock held; the test reads `eligible`, `injected`, `fault_rate`."""
+class FakeServer:
+    """What the fake Central and the fake KPI share: a threaded HTTP server on a free port, a clock
+    that tests can move, scripted faults (`fault`), seeded random faults (`random_faults`) and
+    hooks before each page. A subclass calls `_serve(handler_class)` from its __init__ and
+    `_take_fault(method, path)` for each request."""
 
     _random: dict | None = None
     eligible = 0  # requests the random faults could hit
     injected: Counter = Counter()  # random faults injected, by kind
+
+    def _serve(self, handler) -> None:
+        self.requests: list[tuple[str, str]] = []  # (method, path?query), tokens redacted for assertions
+        self.lock = threading.RLock()
+        self._faults: list[dict] = []
+        self._page_hooks: list = []
+        self.injected = Counter()
+        self.offset = timedelta(0)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc) + self.offset
+
+    def advance(self, **delta) -> None:
+        self.offset += timedelta(**delta)
+
+    def fault(self, kind: str, path: str = "", times: int = 1, method: str = "", delay: float = 2.0, after: int = 0) -> None:
+        """Inject a fault on the next `times` requests whose path contains `path` (after skipping `after`)."""
+        with self.lock:
+            self._faults.append({"kind": kind, "path": path, "times": times, "method": method, "delay": delay, "skip": after})
+
+    def on_page(self, fn) -> None:
+        """Call fn(fake, page_number) just before serving each page (e.g. to edit a record)."""
+        self._page_hooks.append(fn)
+
+    def _take_fault(self, method: str, path: str) -> dict | None:
+        with self.lock:
+            for f in self._faults:
+                if f["path"] in path and (not f["method"] or f["method"] == method) and f["times"] > 0:
+                    if f["skip"] > 0:
+                        f["skip"] -= 1
+                        return None
+                    f["times"] -= 1
+                    return f
+            return self._random_fault(method, path)
 
     def random_faults(self, p: float, seed: int = 0, path: str = "", kinds: tuple[str, ...] = RANDOM_FAULT_KINDS,
                       delay: float = 0.3, method: str = "") -> None:
@@ -175,7 +226,7 @@ class FormDef:
         return text
 
 
-class FakeCentral(RandomFaults):
+class FakeCentral(FakeServer):
     def __init__(self, email: str = "officer@example.org", password: str = "s3cret-Passw0rd!", project_id: int = 1):
         self.email, self.password, self.project_id = email, password, project_id
         self.sessions: set[str] = set()
@@ -183,57 +234,9 @@ class FakeCentral(RandomFaults):
         self.app_users: list[dict] = []
         self.assignments: dict[str, set[int]] = {}
         self.submissions: dict[str, dict] = {}  # __id -> record
-        self.requests: list[tuple[str, str]] = []  # (method, path?query), tokens redacted for assertions
-        self.lock = threading.RLock()
-        self._faults: list[dict] = []
-        self._page_hooks: list = []
-        self.injected = Counter()
-        self.offset = timedelta(0)
         self.forbidden = False
         self._seq = 0
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    # --- lifecycle, clock, faults ------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def start(self) -> "FakeCentral":
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def now(self) -> datetime:
-        return datetime.now(timezone.utc) + self.offset
-
-    def advance(self, **delta) -> None:
-        self.offset += timedelta(**delta)
-
-    def fault(self, kind: str, path: str = "", times: int = 1, method: str = "", delay: float = 2.0, after: int = 0) -> None:
-        """Inject a fault on the next `times` requests whose path contains `path` (after skipping `after`)."""
-        with self.lock:
-            self._faults.append({"kind": kind, "path": path, "times": times, "method": method, "delay": delay, "skip": after})
-
-    def on_page(self, fn) -> None:
-        """Call fn(fake, page_number) just before serving each OData page (e.g. to edit a record)."""
-        self._page_hooks.append(fn)
-
-    def _take_fault(self, method: str, path: str) -> dict | None:
-        with self.lock:
-            for f in self._faults:
-                if f["path"] in path and (not f["method"] or f["method"] == method) and f["times"] > 0:
-                    if f["skip"] > 0:
-                        f["skip"] -= 1
-                        return None
-                    f["times"] -= 1
-                    return f
-            return self._random_fault(method, path)
+        self._serve(self._handler())
 
     def data_requests(self) -> list[tuple[str, str]]:
         """Requests other than logging in and checking the session."""

@@ -22,73 +22,26 @@ import io
 import json
 import re
 import secrets
-import threading
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from collections import Counter
-
-from fake_central import RandomFaults, multipart_fields
+from fake_central import FakeServer, multipart_fields
 
 MAX_PAGE, DEFAULT_PAGE = 1000, 100
 
 
-class FakeKobo(RandomFaults):
+class FakeKobo(FakeServer):
     def __init__(self, token: str = "0123456789abcdef0123456789abcdef01234567"):
         self.token = token
         self.assets: dict[str, dict] = {}
         self.imports: dict[str, dict] = {}
         self.records: dict[str, list[dict]] = {}  # asset uid -> records
-        self.requests: list[tuple[str, str]] = []
-        self.lock = threading.RLock()
-        self._faults: list[dict] = []
-        self._page_hooks: list = []
-        self.injected = Counter()
-        self.offset = timedelta(0)
         self._next_id = 1
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def start(self) -> "FakeKobo":
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def now(self) -> datetime:
-        return datetime.now(timezone.utc) + self.offset
-
-    def advance(self, **delta) -> None:
-        self.offset += timedelta(**delta)
-
-    def fault(self, kind: str, path: str = "", times: int = 1, method: str = "", delay: float = 2.0, after: int = 0) -> None:
-        with self.lock:
-            self._faults.append({"kind": kind, "path": path, "times": times, "method": method, "delay": delay, "skip": after})
-
-    def on_page(self, fn) -> None:
-        self._page_hooks.append(fn)
-
-    def _take_fault(self, method: str, path: str) -> dict | None:
-        with self.lock:
-            for f in self._faults:
-                if f["path"] in path and (not f["method"] or f["method"] == method) and f["times"] > 0:
-                    if f["skip"] > 0:
-                        f["skip"] -= 1
-                        return None
-                    f["times"] -= 1
-                    return f
-            return self._random_fault(method, path)
+        self._serve(self._handler())
 
     def write_requests(self) -> list[tuple[str, str]]:
         return [r for r in self.requests if r[0] != "GET"]
