@@ -30,9 +30,9 @@ def workers_for(submissions: int) -> int:
     """
     if multiprocessing.current_process().daemon:
         return 1
-    configured = os.environ.get("RASOAT_TIDY_WORKERS")
+    configured = os.environ.get("RASOAT_TIDY_WORKERS", "").strip()
     if configured:
-        return max(1, int(configured))
+        return max(1, int(configured)) if configured.isdigit() else 1  # a typo never stops a run
     if submissions < PARALLEL_FROM:
         return 1
     return max(1, min(os.cpu_count() or 1, 8, -(-submissions // CHUNK)))
