@@ -33,7 +33,7 @@ import xlsxwriter
 
 from rasoat.forms import Questionnaire
 from rasoat.pipeline.publish import _cell, _header, neutralise
-from rasoat.pipeline.tidy import ERROR, ISSUE_COLUMNS, WARNING, as_text, concat_issues, issue_rows, parse_times
+from rasoat.pipeline.tidy import ERROR, ISSUE_COLUMNS, WARNING, as_text, concat_issues, issue_rows, parse_times, per_value
 
 SHORT_SHARE = 0.4  # an interview under 40 % of the median is "much shorter"
 MIN_FOR_MEDIAN = 5  # below this many timed interviews, no median is trusted
@@ -352,27 +352,14 @@ def report_xlsx(sheets: Mapping[str, pd.DataFrame], title: str, created: dt.date
     return buffer.getvalue()
 
 
-def _column_values(column: pd.Series) -> np.ndarray:
-    """The column's values as `itertuples` gives them, in an object array."""
-    return np.array(list(column), dtype=object) if len(column) else np.empty(0, dtype=object)
-
-
-def _per_distinct(values: np.ndarray, convert) -> list | None:
-    """`convert` of each value, called once per distinct text; None unless every present value is a str."""
-    if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
-        return None
-    codes, distinct = pd.factorize(values, use_na_sentinel=True)
-    out = np.array([convert(v) for v in distinct] + [None], dtype=object)[codes]
-    for k in np.flatnonzero(codes < 0):  # missing values (None, NaN, NA): each as itself
-        out[k] = convert(values[k])
-    return out.tolist()
+def _as_listed(column: pd.Series) -> pd.Series:
+    """The column's values as `itertuples` gives them (NumPy scalars for Int64, not Python ints)."""
+    return pd.Series(list(column), index=column.index, dtype=object)
 
 
 def _column_cells(column: pd.Series) -> list:
     """`_cell` of every value of a column (text columns: once per distinct value)."""
-    values = _column_values(column)
-    cells = _per_distinct(values, _cell)
-    return cells if cells is not None else [_cell(v) for v in values]
+    return per_value(_as_listed(column), _cell).tolist()
 
 
 def _sheet_name(name: str, used: set[str]) -> str:
@@ -420,13 +407,9 @@ def _html_table(table: pd.DataFrame, row_class: pd.Series | None = None) -> str:
     # cell by cell would cost a Python call per cell: each column's cells at once (text columns once per distinct value)
     rows = np.full(len(table), "<tr>", dtype=object)
     if row_class is not None:
-        classes = _column_values(row_class)
-        rows = np.array(_per_distinct(classes, lambda v: f'<tr class="{_e(v)}">') or [f'<tr class="{_e(v)}">' for v in classes],
-                        dtype=object)
+        rows = per_value(_as_listed(row_class), lambda v: f'<tr class="{_e(v)}">', missing_alike=False).to_numpy()
     for k, c in enumerate(table.columns):
-        values = _column_values(table.iloc[:, k])
-        cells = _per_distinct(values, lambda v, c=c: _td(c, v))
-        rows = rows + np.array(cells if cells is not None else [_td(c, v) for v in values], dtype=object)
+        rows = rows + per_value(_as_listed(table.iloc[:, k]), lambda v, c=c: _td(c, v), missing_alike=False).to_numpy()
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join((rows + '</tr>').tolist())}</tbody></table>"
 
 

@@ -426,24 +426,28 @@ def _choice_matcher(allowed: Iterable[str]):
     return match
 
 
-def per_value(raw: pd.Series, fn) -> pd.Series:
+def per_value(raw: pd.Series, fn, missing_alike: bool = True) -> pd.Series:
     """`fn` of each value, computed once per distinct value: answers repeat a lot (codes, yes/no,
     small numbers), so this is what keeps typing a million households fast.
 
     Distinct values are found by hashing only when the values are of one kind (text, integers or
     booleans) besides missing ones: pandas takes 1, 1.0 and True for one key, which would merge
-    answers that type differently.
+    answers that type differently. With `missing_alike` `fn` treats every missing value (None,
+    NaN, NA) alike and is asked once for all of them; otherwise once for each.
     """
     values = raw.to_numpy(dtype=object)
-    kinds = set(map(type, values))
-    kinds -= _MISSING_KINDS  # `fn` treats every missing value alike (see `_missing`)
+    kinds = set(map(type, values[~pd.isna(values)]))
     if len(kinds) <= 1 and kinds <= _HASHABLE_KINDS:
         codes, uniques = pd.factorize(values)  # missing → -1, which picks fn(None) at the end
         mapped = np.empty(len(uniques) + 1, dtype=object)
         for i, value in enumerate(uniques):
             mapped[i] = fn(value)
         mapped[-1] = fn(None)
-        return pd.Series(mapped[codes], index=raw.index, dtype=object)
+        out = mapped[codes]
+        if not missing_alike:
+            for k in np.flatnonzero(codes < 0):
+                out[k] = fn(values[k])
+        return pd.Series(out, index=raw.index, dtype=object)
     out = np.empty(len(values), dtype=object)
     for i, value in enumerate(values):
         out[i] = fn(value)
@@ -451,7 +455,6 @@ def per_value(raw: pd.Series, fn) -> pd.Series:
 
 
 _HASHABLE_KINDS = frozenset({str, int, bool})
-_MISSING_KINDS = frozenset({type(None), type(pd.NA)})
 
 
 def _has_control(value: Any) -> bool:
