@@ -49,6 +49,7 @@ from rasoat.pipeline.tidy import (
     MAX_TEXT, NAME_FIELDS, TidyTables, _choice_matcher, _missing, clean_digits, clean_name, clean_text, concat_issues,
     derive_columns, fold,
 )
+from rasoat.pipeline.classify import vnd
 
 __all__ = [
     "CORRECTION_COLUMNS", "AUDIT_COLUMNS", "FILE_NAMES", "read_corrections", "apply_corrections", "audit_table",
@@ -499,9 +500,8 @@ def class_changes(previous: pd.DataFrame | None, current: pd.DataFrame, applied_
             number[k] = np.nan if m is None else m
         return number, np.isnan(number)
 
-    def thousands(numbers: np.ndarray) -> np.ndarray:  # 1234567 -> '1.234.567' (f"{n:,}" with dots)
-        text = pd.Series(numbers.astype("int64")).astype(str).astype(object)
-        return text.str.replace(r"(\d)(?=(?:\d{3})+$)", r"\1.", regex=True).to_numpy(dtype=object)
+    def thousands(numbers: np.ndarray) -> np.ndarray:  # 1234567 -> '1.234.567', as every amount is written
+        return np.array([vnd(n) for n in numbers.astype("int64").tolist()], dtype=object)  # changed rows only: few
 
     def join_parts(parts: list[pd.Series], sep: str) -> pd.Series:  # per row, the non-empty parts joined by `sep`
         out = parts[0]
@@ -524,7 +524,7 @@ def class_changes(previous: pd.DataFrame | None, current: pd.DataFrame, applied_
     keep = keep[np.argsort(keys[keep], kind="stable")]  # sorted by key
     keys, pi, ci, old, new = keys[keep], pi[keep], ci[keep], old[keep], new[keep]
     n = len(keys)
-    has_p, has_c = pi >= 0, ci >= 0
+    has_c = ci >= 0
 
     # indicators gained and lost: computed once per distinct (before, after) pair
     before_ind, after_ind = take(prev, "deprived_indicators", pi), take(cur, "deprived_indicators", ci)
