@@ -25,7 +25,7 @@ from rasoat.pipeline import facts as facts_mod
 from rasoat.pipeline import history as history_mod
 from rasoat.pipeline import movements as movements_mod
 from rasoat.pipeline import points as points_mod
-from rasoat.pipeline.publish import (PublicationHeading, csv_bytes, current_publication, printable_lists, publish,
+from rasoat.pipeline.publish import (CsvParts, PublicationHeading, csv_bytes, current_publication, printable_lists, publish,
                                      remove_incomplete)
 from rasoat.pipeline.runlock import RunSkipped, run_lock  # noqa: F401  (RunSkipped is re-exported for callers)
 from rasoat.pipeline.rawstore import RawStore, current_versions, default_store_url, redacted_url
@@ -202,19 +202,19 @@ def report_task(classified: pd.DataFrame, checked: checks.CheckedTables, report:
     if report.inputs is not None:  # which raw submission versions this publication read, with checksums
         files["inputs.csv"] = csv_bytes(report.inputs.reset_index(drop=True))
     # next year's phones preload this publication's households (rasoat forms build reads the same record)
-    preload = record[record["household_class"] != corrections.EXCLUDED].to_dict("records")
-    files["preload/previous_households.csv"] = build.previous_households_csv(preload)
+    files["preload/previous_households.csv"] = build.previous_households_csv(record[record["household_class"] != corrections.EXCLUDED])
     if reference_year is not None:
         ruleset = settings.ruleset_for(reference_year)
         if f"fact_{ruleset.indicators[0].id}" in classified:
-            files["commune/chi-tiet-chi-so.csv"] = csv_bytes(facts_mod.facts_detail(classified, ruleset))
+            files["commune/chi-tiet-chi-so.csv"] = facts_detail_csv(classified, ruleset)
         if movements is not None:
             heading = publication_heading(settings, ruleset, reference_year, classified, published_on)
             hamlet_names = {h.code: h.name for h in settings.hamlets}
-            files.update(printable_lists(movements_mod.movement_lists(movements, classified), heading, "commune/bien-dong", "bien-dong"))
+            reasons = movements_mod.reasons_by_submission(classified)
+            files.update(printable_lists(movements_mod.movement_lists(movements, reasons), heading, "commune/bien-dong", "bien-dong"))
+            by_hamlet = dict(tuple(movements.groupby("hamlet", sort=False)))  # split once, not a mask per hamlet
             for code, name in hamlet_names.items():  # each hamlet's own movement lists, beside its other lists
-                in_hamlet = movements["hamlet"] == code
-                lists = movements_mod.movement_lists(movements[in_hamlet], classified[classified["hamlet"] == code])
+                lists = movements_mod.movement_lists(by_hamlet.get(code, movements.iloc[:0]), reasons)
                 files.update(printable_lists(lists, heading, f"hamlets/{code}/bien-dong", "bien-dong", hamlet_name=name))
             files["commune/bien-dong/movements.csv"] = csv_bytes(movements)
     tables = {"Sửa lỗi đã ghi nhận": corrections.audit_table(report.corrections),
@@ -222,6 +222,19 @@ def report_task(classified: pd.DataFrame, checked: checks.CheckedTables, report:
     stage_log.info("report:done files=%d class_changes=%d previous=%s", len(files), len(changes),
                    previous_folder.name if previous_folder else "none")
     return tables, files, changes
+
+
+DETAIL_PART = 50_000  # households per part of chi-tiet-chi-so.csv (a dozen rows each)
+
+
+def facts_detail_csv(classified: pd.DataFrame, ruleset) -> CsvParts:
+    """chi-tiet-chi-so.csv, produced a part of the households at a time: at a province's size the
+    whole table (households × indicators rows) would take gigabytes. The households are sorted as
+    `facts_detail` sorts them, so the parts follow one another in its order."""
+    columns = ["submission_id", "household_id", "hamlet", *(f"{p}_{ind.id}" for ind in ruleset.indicators for p in ("deprived", "fact"))]
+    ordered = classified[columns].sort_values(["hamlet", "household_id", "submission_id"], kind="mergesort")
+    return CsvParts(lambda: (facts_mod.facts_detail(ordered.iloc[start:start + DETAIL_PART], ruleset)
+                             for start in range(0, max(len(ordered), 1), DETAIL_PART)))
 
 
 def fact_labels() -> facts_mod.Labels:

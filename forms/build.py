@@ -18,6 +18,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import openpyxl
+import pandas as pd
 from pyxform.errors import PyXFormError
 from pyxform.validators.odk_validate import ODKValidateError
 from pyxform.xls2xform import convert
@@ -175,15 +176,26 @@ def questionnaire_for(settings: Settings, reference_year: int | None = None) -> 
     return _from_definition(form_definition(settings, ruleset))
 
 
-def previous_households_csv(previous: list[dict]) -> bytes:
-    """The attachment the phone preloads: last year's households (ID, head, hamlet, status)."""
+def previous_households_csv(previous: pd.DataFrame | list[dict]) -> bytes:
+    """The attachment the phone preloads: last year's households (ID, head, hamlet, status).
+
+    `previous`: rows with household_id, head_name, hamlet and household_class (a table or dicts);
+    a province-sized record is written a column at a time, not a row at a time."""
+    table = previous if isinstance(previous, pd.DataFrame) else pd.DataFrame(list(previous))
+    table = table.reindex(columns=["household_id", "head_name", "hamlet", "household_class"]).sort_values(
+        ["hamlet", "household_id"], kind="mergesort")
+
+    def text(column: str) -> pd.Series:  # missing cells are empty, as the csv module writes None
+        values = table[column].astype(object)
+        return values.where(values.notna(), "")
+
+    ids, status = text("household_id"), text("household_class")
+    labels = [f"{i} – {h}" for i, h in zip(ids.tolist(), text("head_name").tolist())]
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=PREVIOUS_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for row in sorted(previous, key=lambda r: (r["hamlet"], r["household_id"])):
-        status = row.get("household_class") or ""
-        writer.writerow({"name": row["household_id"], "label": f"{row['household_id']} – {row.get('head_name') or ''}",
-                         "hamlet": row["hamlet"], "status": status, "status_label": CLASS_LABELS.get(status, "")})
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(PREVIOUS_COLUMNS)
+    writer.writerows(zip(ids.tolist(), labels, text("hamlet").tolist(), status.tolist(),
+                         status.map(CLASS_LABELS).fillna("").tolist()))
     return out.getvalue().encode("utf-8")
 
 

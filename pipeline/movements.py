@@ -175,13 +175,21 @@ MOVEMENT_TABLE_HEADERS = {
 }
 
 
-def movement_list(movements: pd.DataFrame, moves: tuple[str, ...], classified: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One published movement list (Vietnamese headers), sorted by hamlet then household."""
+def reasons_by_submission(classified: pd.DataFrame) -> pd.Series | None:
+    """Each classified household's reason by submission id (the last row of a repeated id), or None."""
+    if "reason" not in classified:
+        return None
+    return classified.drop_duplicates("submission_id", keep="last").set_index("submission_id")["reason"]
+
+
+def movement_list(movements: pd.DataFrame, moves: tuple[str, ...], reasons: pd.Series | None = None) -> pd.DataFrame:
+    """One published movement list (Vietnamese headers), sorted by hamlet then household.
+
+    `reasons` (from `reasons_by_submission`) fills the "Lý do" column."""
     sel = movements[movements["movement"].isin(moves)].sort_values(["hamlet", "household_id"], na_position="last")
     reason = pd.Series("", index=sel.index, dtype=object)
-    if classified is not None and "reason" in classified and len(sel):
-        by_sid = dict(zip(classified["submission_id"], classified["reason"]))
-        reason = sel["submission_id"].map(by_sid).fillna("")
+    if reasons is not None and len(sel):
+        reason = sel["submission_id"].map(reasons).fillna("")
     return pd.DataFrame({
         "STT": range(1, len(sel) + 1), "Mã hộ": sel["household_id"].to_numpy(), "Họ và tên chủ hộ": sel["head_name"].to_numpy(),
         "Ấp": sel["hamlet"].to_numpy(),
@@ -191,6 +199,6 @@ def movement_list(movements: pd.DataFrame, moves: tuple[str, ...], classified: p
     })
 
 
-def movement_lists(movements: pd.DataFrame, classified: pd.DataFrame) -> dict[str, tuple[str, pd.DataFrame]]:
+def movement_lists(movements: pd.DataFrame, reasons: pd.Series | None) -> dict[str, tuple[str, pd.DataFrame]]:
     """Every published movement list: file name -> (title, table)."""
-    return {name: (title, movement_list(movements, moves, classified)) for name, (title, moves) in MOVEMENT_LISTS.items()}
+    return {name: (title, movement_list(movements, moves, reasons)) for name, (title, moves) in MOVEMENT_LISTS.items()}

@@ -52,7 +52,7 @@ import re
 import secrets
 import shutil
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -750,13 +750,15 @@ def _cells_frame(table: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def csv_bytes(table: pd.DataFrame) -> bytes:
+def csv_bytes(table: pd.DataFrame, header: bool = True) -> bytes:
     """UTF-8 with BOM, comma separated, CRLF line ends, neutralised text, empty for missing.
 
-    Written as the csv module writes (QUOTE_MINIMAL, CRLF), a column at a time."""
+    Written as the csv module writes (QUOTE_MINIMAL, CRLF), a column at a time. Without `header`,
+    only the rows (no BOM, no header line): a later part of a `CsvParts` file."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([_header(c) for c in table.columns])
+    if header:
+        writer.writerow([_header(c) for c in table.columns])
     rows, ncols = len(table), table.shape[1]
     if rows and ncols:
         columns = _csv_fields(table) if ncols > 1 else [_csv_column(table.iloc[:, 0])]
@@ -766,7 +768,28 @@ def csv_bytes(table: pd.DataFrame) -> bytes:
         buffer.write("\r\n")
     elif rows:  # rows without columns: one empty line each
         buffer.write("\r\n" * rows)
-    return b"\xef\xbb\xbf" + buffer.getvalue().encode("utf-8")
+    text = buffer.getvalue().encode("utf-8")
+    return b"\xef\xbb\xbf" + text if header else text
+
+
+@dataclass(frozen=True)
+class CsvParts:
+    """A table published as CSV, produced and written a part (some rows) at a time, so a province's
+    tables of millions of rows are never held whole, neither as a table nor as bytes.
+
+    `parts()` yields tables with the same columns, at least one (it may be empty); the file is
+    byte for byte `csv_bytes` of them concatenated."""
+
+    parts: Callable[[], Iterable[pd.DataFrame]]
+
+    def write(self, path: Path) -> None:
+        with open(path, "wb") as fh:
+            for i, part in enumerate(self.parts()):
+                fh.write(csv_bytes(part, header=i == 0))
+            if fh.tell() == 0:
+                raise ValueError(f"{path.name}: no part to write, not even the header")
+            fh.flush()
+            os.fsync(fh.fileno())
 
 
 def _csv_text(value: str | int | float | bool | None) -> str:
@@ -1113,7 +1136,7 @@ def _hamlets_of(classified: pd.DataFrame, hamlets: Mapping[str, str] | None) -> 
 
 def _write_all(root: Path, classified: pd.DataFrame, tables: Mapping[str, pd.DataFrame],
                heading: PublicationHeading, manifest: Mapping[str, Any], publication_id: str,
-               hamlets: Mapping[str, str] | None, extra: Mapping[str, bytes] | None = None,
+               hamlets: Mapping[str, str] | None, extra: Mapping[str, bytes | CsvParts] | None = None,
                charts: Mapping[str, ChartSpec] | None = None) -> None:
     commune = root / "commune"
     commune.mkdir()
@@ -1159,16 +1182,16 @@ def _write_all(root: Path, classified: pd.DataFrame, tables: Mapping[str, pd.Dat
         if target.exists():
             raise ValueError(f"extra file {relative!r} would replace a file of the publication")
         target.parent.mkdir(parents=True, exist_ok=True)
-        _fsync_write(target, data)
+        if isinstance(data, CsvParts):
+            data.write(target)
+        else:
+            _fsync_write(target, data)
 
     files = []
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        data = path.read_bytes()
-        files.append({
-            "path": path.relative_to(root).as_posix(),
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "bytes": len(data),
-        })
+        with open(path, "rb") as fh:  # read in blocks: a province's detail CSV is gigabytes
+            digest = hashlib.file_digest(fh, "sha256").hexdigest()
+        files.append({"path": path.relative_to(root).as_posix(), "sha256": digest, "bytes": path.stat().st_size})
     full = dict(manifest)
     for key in ("publication_id", "files"):
         if key in full:
@@ -1243,7 +1266,7 @@ def publish(
     publication_id: str | None = None,
     *,
     hamlets: Mapping[str, str] | None = None,
-    files: Mapping[str, bytes] | None = None,
+    files: Mapping[str, bytes | CsvParts] | None = None,
     charts: Mapping[str, ChartSpec] | None = None,
 ) -> Path:
     """Write the publication atomically and make it current; return its folder.
@@ -1256,8 +1279,8 @@ def publish(
     `hamlets` (code -> name) adds hamlets with no reviewed households, so each still gets its
     folder of header-only lists; by default the hamlets are those in `classified`.
 
-    `files` (relative path such as ``commune/households.csv`` -> bytes) adds files the caller
-    rendered; they are written inside the same atomic folder and listed in the manifest. Their
+    `files` (relative path such as ``commune/households.csv`` -> bytes, or `CsvParts` for a table
+    too large to hold as bytes) adds files the caller rendered; they are written inside the same atomic folder and listed in the manifest. Their
     content is the caller's: render CSV with `csv_bytes` and workbooks with text neutralised.
     """
     publications_dir = Path(publications_dir)
@@ -1270,7 +1293,7 @@ def publish(
         raise FileExistsError(f"publication {publication_id!r} already exists at {final}")
     # Validate before creating anything.
     _check_columns(classified)
-    extra = {_extra_path(name): bytes(data) for name, data in (files or {}).items()}
+    extra = {_extra_path(name): data if isinstance(data, CsvParts) else bytes(data) for name, data in (files or {}).items()}
 
     incoming = publications_dir / f".incoming-{publication_id}-{secrets.token_hex(6)}"
     incoming.mkdir()

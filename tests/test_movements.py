@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from rasoat.pipeline.history import combine_history, history_from_record, load_history, read_official_history
-from rasoat.pipeline.movements import household_movements, movement_counts, movement_list
+from rasoat.pipeline.movements import household_movements, movement_counts, movement_list, reasons_by_submission
 from rasoat.pipeline.official_list import import_official_list, load_mapping, match_hamlet
 from rasoat.config import BUNDLED_CONFIG_DIR
 from rasoat.settings import load_settings
@@ -79,7 +79,7 @@ def test_movement_table_balances_start_and_end_per_hamlet():
 def test_movement_lists_name_the_households():
     history, now = three_years()
     moves = household_movements(now, history, 2026)
-    escaped = movement_list(moves, ("escaped_poverty_to_near_poor", "escaped_poverty_above"), now)
+    escaped = movement_list(moves, ("escaped_poverty_to_near_poor", "escaped_poverty_above"), reasons_by_submission(now))
     assert list(escaped["Mã hộ"]) == ["A01-0002", "A01-0003"]
     assert list(escaped["Đầu kỳ"]) == ["nghèo", "nghèo"] and list(escaped["Lý do"]) == ["lý do", "lý do"]
 

@@ -15,7 +15,9 @@ import pytest
 
 from rasoat.pipeline import publish as pub
 from rasoat.pipeline.publish import (
+    CsvParts,
     PublicationHeading,
+    csv_bytes,
     current_publication,
     household_lists,
     neutralise,
@@ -441,3 +443,24 @@ def test_indicator_workbook_draws_charts_from_its_own_cells(classified, tables, 
     with pytest.raises(ValueError, match="not in the table"):
         _publish(classified, tables, tmp_path / "c", charts={"Tỷ lệ theo ấp": ChartSpec("x", "Ấp", ("Không có",))})
     assert current_publication(tmp_path / "c") is None
+
+
+def test_a_table_written_in_parts_is_the_csv_of_the_whole_table_and_listed_in_the_manifest(classified, tables, tmp_path):
+    awkward = pd.DataFrame({"Mã hộ": ["H1", "=SUM(A1)", None, "H, \"4\"", "H5"], "Số": pd.array([1, None, 3, 4, 5], dtype="Int64"),
+                            "Căn cứ": ["thu nhập 1.500.000 đồng", "dòng\nmới", "", None, "Nguyễn"],
+                            "Có": [True, False, True, None, False]})
+    whole = csv_bytes(awkward)
+    parts = CsvParts(lambda: (awkward.iloc[i:i + 2] for i in range(0, len(awkward), 2)))
+    empty = CsvParts(lambda: iter([awkward.iloc[:0]]))
+    pub = _publish(classified, tables, tmp_path, files={"commune/chi-tiet.csv": parts, "commune/rong.csv": empty})
+    assert (pub / "commune" / "chi-tiet.csv").read_bytes() == whole
+    assert (pub / "commune" / "rong.csv").read_bytes() == csv_bytes(awkward.iloc[:0])
+    listed = {f["path"]: f for f in json.loads((pub / "manifest.json").read_text(encoding="utf-8"))["files"]}
+    assert listed["commune/chi-tiet.csv"] == {"path": "commune/chi-tiet.csv", "sha256": hashlib.sha256(whole).hexdigest(),
+                                              "bytes": len(whole)}
+
+
+def test_parts_that_yield_nothing_fail_the_publication_and_leave_none_behind(classified, tables, tmp_path):
+    with pytest.raises(ValueError, match="no part"):
+        _publish(classified, tables, tmp_path, files={"commune/x.csv": CsvParts(lambda: iter(()))})
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".incoming")] and current_publication(tmp_path) is None
