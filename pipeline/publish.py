@@ -62,6 +62,7 @@ import pandas as pd
 import xlsxwriter
 
 from rasoat.pipeline.posting_pdf import posting_pdf
+from rasoat.pipeline.workers import run_parts, workers_for
 
 __all__ = [
     "PublicationHeading",
@@ -1134,6 +1135,9 @@ def _hamlets_of(classified: pd.DataFrame, hamlets: Mapping[str, str] | None) -> 
     return dict(sorted(found.items()))
 
 
+PARALLEL_FROM = 60_000  # households from which the list files are written by worker processes
+
+
 def _write_all(root: Path, classified: pd.DataFrame, tables: Mapping[str, pd.DataFrame],
                heading: PublicationHeading, manifest: Mapping[str, Any], publication_id: str,
                hamlets: Mapping[str, str] | None, extra: Mapping[str, bytes | CsvParts] | None = None,
@@ -1143,9 +1147,10 @@ def _write_all(root: Path, classified: pd.DataFrame, tables: Mapping[str, pd.Dat
     _check_columns(classified)
     commune_secrets = _secrets_of(classified)
     ordered, ordered_hamlets = _sorted_keyed(classified)
+    # every list file (the commune's, then each hamlet's) is laid out here and written by
+    # `_write_list`, in worker processes for a province-sized run (independent files, same bytes)
     lists = {**_officer_lists(ordered), **_posting_lists(ordered, commune_secrets)}
-    for name, table in lists.items():
-        _write_list(commune, name, table, heading, _place(heading))
+    writes = [(commune, name, table, heading, _place(heading)) for name, table in lists.items()]
 
     names = list(tables)
     sheet_names = _sheet_names(names)
@@ -1174,8 +1179,8 @@ def _write_all(root: Path, classified: pd.DataFrame, tables: Mapping[str, pd.Dat
         first, stop = spans.get(code, (0, 0))
         subset = ordered.iloc[first:stop]
         hamlet_lists = {**_officer_lists(subset), **_posting_lists(subset, commune_secrets)}
-        for name, table in hamlet_lists.items():
-            _write_list(folder, name, table, heading, _place(heading, hamlet_name))
+        writes += [(folder, name, table, heading, _place(heading, hamlet_name)) for name, table in hamlet_lists.items()]
+    run_parts(_write_list, writes, workers_for(len(classified), PARALLEL_FROM, len(writes)))
 
     for relative, data in sorted((extra or {}).items()):
         target = root / relative

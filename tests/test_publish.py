@@ -380,6 +380,32 @@ def test_same_inputs_give_identical_bytes(classified, tables, tmp_path):
         assert (one / rel).read_bytes() == (two / rel).read_bytes(), rel
 
 
+def test_list_files_written_by_worker_processes_are_the_same_bytes(classified, tables, tmp_path, monkeypatch):
+    monkeypatch.setenv("RASOAT_WORKERS", "1")
+    alone = _publish(classified, tables, tmp_path / "alone", "2027-same")
+    monkeypatch.setenv("RASOAT_WORKERS", "2")  # what a province-sized run does on two cores
+    spread = _publish(classified, tables, tmp_path / "spread", "2027-same")
+    files = sorted(p.relative_to(alone) for p in alone.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(spread) for p in spread.rglob("*") if p.is_file())
+    assert {p.suffix for p in files} >= {".csv", ".xlsx", ".pdf"}
+    for rel in files:
+        assert (alone / rel).read_bytes() == (spread / rel).read_bytes(), rel
+
+
+def test_a_failing_worker_fails_the_publication_and_the_previous_one_stays(classified, tables, tmp_path, monkeypatch):
+    first = _publish(classified, tables, tmp_path, "2027-first")
+    fonts = tmp_path / "fonts"  # a broken font: every worker fails when it draws a posting PDF
+    fonts.mkdir()
+    for name in ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf"):
+        (fonts / name).write_bytes(b"not a font")
+    monkeypatch.setenv("RASOAT_FONT_DIR", str(fonts))
+    monkeypatch.setenv("RASOAT_WORKERS", "2")
+    with pytest.raises(Exception):
+        _publish(classified, tables, tmp_path, "2027-second")
+    assert current_publication(tmp_path) == first
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".incoming") or p.name == "2027-second"]
+
+
 # ---------------------------------------------------------------------------- posting PDFs
 
 

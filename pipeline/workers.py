@@ -1,0 +1,46 @@
+"""Worker processes for steps whose work splits into independent parts: tidying chunks of a
+province's submissions, writing its hundreds of list files. How many, and one way to run them.
+
+A commune-sized run never starts a process: below `parallel_from` items everything runs in the
+caller's process, where starting workers (each imports pandas) would cost more than it saves.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+ENV = "RASOAT_WORKERS"
+
+
+def workers_for(items: int, parallel_from: int, parts: int | None = None) -> int:
+    """Worker processes for `items` (submissions, households) split into `parts`: 1 below
+    `parallel_from`, else the cores (at most 8 and at most `parts`).
+
+    RASOAT_WORKERS overrides (1 = never start workers). A daemonic process (e.g. a Dask worker
+    running one commune of a province) may not start children, so it always uses 1.
+    """
+    if multiprocessing.current_process().daemon:
+        return 1
+    configured = os.environ.get(ENV, "").strip()
+    if configured:
+        return max(1, int(configured)) if configured.isdigit() else 1  # a typo never stops a run
+    if items < parallel_from:
+        return 1
+    return max(1, min(os.cpu_count() or 1, 8, parts if parts is not None else 8))
+
+
+def run_parts(fn: Callable[..., Any], jobs: Sequence[tuple], workers: int) -> list:
+    """`fn(*job)` for every job, in order; in `workers` processes when more than one.
+
+    `fn` and the jobs' arguments must pickle (a module-level function, tables, paths). Processes
+    are spawned, not forked: the caller may hold threads (Prefect's), which a forked child would
+    inherit half-held. The first failing job's exception is raised once the others are done.
+    """
+    if workers <= 1 or len(jobs) <= 1:
+        return [fn(*job) for job in jobs]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(fn, *zip(*jobs)))
