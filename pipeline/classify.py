@@ -113,7 +113,7 @@ def classify_households(households: pd.DataFrame, members: pd.DataFrame, ruleset
     The area type (which income line) is the hamlet's from config; `area_column` names a column
     whose non-empty values take precedence (tables given by hand, see docs/data-contract.md).
     """
-    out = households.copy()
+    out = households.copy(deep=False)  # copy-on-write: the answers are shared, the added columns are new
     area = {h.code: h.area_type for h in hamlets}
     out["area_type"] = out["hamlet"].map(area).fillna("rural")
     if area_column and area_column in out:

@@ -274,8 +274,8 @@ def _when(text: str) -> pd.Timestamp:
 
 def apply_corrections(tidy: TidyTables, corrections: pd.DataFrame, questionnaire: Questionnaire) -> tuple[TidyTables, pd.DataFrame]:
     """(corrected tidy tables, audit table: one row per correction, AUDIT_COLUMNS)."""
-    households = tidy.households.copy()
-    members = tidy.members.copy()
+    households = tidy.households.copy(deep=False)  # copy-on-write: a corrected column is copied when set
+    members = tidy.members.copy(deep=False)
     issues = tidy.issues
     corr = corrections.reindex(columns=CORRECTION_COLUMNS).astype(object).map(lambda v: "" if _missing(v) else str(v))
     corr = corr.assign(row=range(2, len(corr) + 2))  # the spreadsheet row (after the header)
@@ -369,7 +369,8 @@ def apply_corrections(tidy: TidyTables, corrections: pd.DataFrame, questionnaire
         issues = issues[keep].reset_index(drop=True)
     households["corrected_fields"] = (households["submission_id"].map(lambda s: "; ".join(sorted(touched.get(s, ()))) or None)
                                       if touched else pd.Series(None, index=households.index, dtype=object))
-    households, members = derive_columns(households, members, questionnaire)
+    if applied_cells:  # the derived columns (members, income, age) follow the corrected answers
+        households, members = derive_columns(households, members, questionnaire)
 
     audit = corr.assign(
         result=[results[k]["result"] for k in range(len(corr))],

@@ -463,7 +463,7 @@ def _has_control(value: Any) -> bool:
 
 def _type_columns(frame: pd.DataFrame, fields: Iterable[Field], questionnaire: Questionnaire) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
     """Convert each answer column to its type; unreadable values become NA plus an issue row."""
-    out = frame.copy()
+    out = frame.copy(deep=False)  # copy-on-write: every column is replaced below, none is copied first
     issues: list[pd.DataFrame] = []
     rules = field_rules(questionnaire)
     for f in fields:
@@ -618,7 +618,7 @@ def derive_columns(households: pd.DataFrame, members: pd.DataFrame, questionnair
 
 
 def _derive_household_columns(households: pd.DataFrame, members: pd.DataFrame, questionnaire: Questionnaire) -> pd.DataFrame:
-    out = households.copy()
+    out = households.copy(deep=False)  # copy-on-write: only the derived columns are new
     counts = members.groupby("submission_id").size()
     out["members"] = out["submission_id"].map(counts).fillna(0).astype("Int64")
     sources = income_source_fields(questionnaire)
@@ -630,7 +630,7 @@ def _derive_household_columns(households: pd.DataFrame, members: pd.DataFrame, q
 
 
 def _derive_member_columns(members: pd.DataFrame, households: pd.DataFrame) -> pd.DataFrame:
-    out = members.copy()
+    out = members.copy(deep=False)
     year = out["submission_id"].map(households.drop_duplicates("submission_id").set_index("submission_id")["interview_year"])
     out["age"] = (year.astype("Int64") - out["birth_year"].astype("Int64")).astype("Int64")
     return out
