@@ -168,12 +168,12 @@ def find_duplicates(households: pd.DataFrame) -> tuple[pd.Index, pd.DataFrame]:
     names = per_value(hh.get("head_name", pd.Series(None, index=hh.index)), fold).tolist()
     hamlets = [None if pd.isna(v) else str(v) for v in hh.get("hamlet", pd.Series(None, index=hh.index))]
 
-    def groups(keys):
+    def groups(keys):  # positions sharing a key, in order of first appearance; only repeated keys are visited
+        column = pd.Series(keys, dtype=object)
         out: dict[str, list[int]] = {}
-        for i, k in enumerate(keys):
-            if k is not None:
-                out.setdefault(k, []).append(i)
-        return [g for g in out.values() if len(g) > 1]
+        for i in np.flatnonzero((column.notna() & column.duplicated(keep=False)).to_numpy()).tolist():
+            out.setdefault(keys[i], []).append(i)
+        return list(out.values())
 
     for g in groups(hid):
         for i in g[1:]:
