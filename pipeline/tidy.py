@@ -461,6 +461,13 @@ def _has_control(value: Any) -> bool:
     return isinstance(value, str) and bool(_CONTROL.search(value))
 
 
+def _read_text(value: Any, clean) -> tuple[str | None, bool, bool]:
+    """(the cleaned text cut to MAX_TEXT, had control characters, was too long) of one answer."""
+    text = clean(value)
+    long = isinstance(text, str) and len(text) > MAX_TEXT
+    return (text[:MAX_TEXT] if long else text if isinstance(text, str) else None), _has_control(value), long
+
+
 def _type_columns(frame: pd.DataFrame, fields: Iterable[Field], questionnaire: Questionnaire) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
     """Convert each answer column to its type; unreadable values become NA plus an issue row."""
     out = frame.copy(deep=False)  # copy-on-write: every column is replaced below, none is copied first
@@ -520,17 +527,19 @@ def _type_columns(frame: pd.DataFrame, fields: Iterable[Field], questionnaire: Q
         elif f.type == "text":
             rule = rules.get(f.name)
             if f.name in NAME_FIELDS:
-                text = per_value(raw, clean_name)
+                clean = clean_name
             elif rule is not None and rule.numbers:
                 zero = bool(rule.pattern and rule.pattern.lstrip("^").startswith("0"))
-                text = per_value(raw, lambda v: clean_digits(v, zero))
+                clean = lambda v, zero=zero: clean_digits(v, zero)  # noqa: E731
             else:
-                text = per_value(raw, clean_text)
-            control = per_value(raw, _has_control).astype(bool).to_numpy()
+                clean = clean_text
+            # one pass per distinct answer (names and ID numbers are nearly all distinct): (text, control, too long)
+            read = per_value(raw, lambda v, clean=clean: _read_text(v, clean)).tolist()
+            control = np.fromiter((r[1] for r in read), dtype=bool, count=len(read))
             issues.append(issue_rows(frame, control, f.name, "control_characters", WARNING, "có ký tự điều khiển; đã bỏ"))
-            too_long = per_value(text, lambda v: isinstance(v, str) and len(v) > MAX_TEXT).astype(bool).to_numpy()
+            too_long = np.fromiter((r[2] for r in read), dtype=bool, count=len(read))
             issues.append(issue_rows(frame, too_long, f.name, "too_long", WARNING, f"dài quá {MAX_TEXT} ký tự, đã cắt"))
-            out[f.name] = per_value(text, lambda v: v[:MAX_TEXT] if isinstance(v, str) else None)
+            out[f.name] = pd.Series([r[0] for r in read], index=frame.index, dtype=object)
         else:  # start, end, deviceid, calculate and other metadata: keep the text
             out[f.name] = per_value(raw, lambda v: (clean_text(v) or "")[:MAX_TEXT] or None)
     return out, issues
