@@ -25,12 +25,13 @@ from rasoat.pipeline import facts as facts_mod
 from rasoat.pipeline import history as history_mod
 from rasoat.pipeline import movements as movements_mod
 from rasoat.pipeline import points as points_mod
-from rasoat.pipeline.publish import (CsvParts, PublicationHeading, csv_bytes, current_publication, printable_lists, publish,
-                                     remove_incomplete)
+from rasoat.pipeline.publish import (PARALLEL_FROM, CsvParts, PublicationHeading, csv_bytes, current_publication, printable_lists,
+                                     publish, remove_incomplete)
 from rasoat.pipeline.runlock import RunSkipped, run_lock  # noqa: F401  (RunSkipped is re-exported for callers)
 from rasoat.pipeline.rawstore import RawStore, current_versions, default_store_url, redacted_url
 from rasoat.pipeline.sources.folder import read_export_folder
 from rasoat.pipeline.stored_tidy import tidy_stored
+from rasoat.pipeline.workers import run_parts, workers_for
 from rasoat.settings import Settings, load_settings
 
 # Stage progress goes to this logger (counts and IDs only, never names or ID numbers);
@@ -213,9 +214,11 @@ def report_task(classified: pd.DataFrame, checked: checks.CheckedTables, report:
             reasons = movements_mod.reasons_by_submission(classified)
             files.update(printable_lists(movements_mod.movement_lists(movements, reasons), heading, "commune/bien-dong", "bien-dong"))
             by_hamlet = dict(tuple(movements.groupby("hamlet", sort=False)))  # split once, not a mask per hamlet
-            for code, name in hamlet_names.items():  # each hamlet's own movement lists, beside its other lists
-                lists = movements_mod.movement_lists(by_hamlet.get(code, movements.iloc[:0]), reasons)
-                files.update(printable_lists(lists, heading, f"hamlets/{code}/bien-dong", "bien-dong", hamlet_name=name))
+            # each hamlet's own movement lists, beside its other lists (a workbook each: worker processes for a province)
+            jobs = [(movements_mod.movement_lists(by_hamlet.get(code, movements.iloc[:0]), reasons), heading,
+                     f"hamlets/{code}/bien-dong", "bien-dong", name) for code, name in hamlet_names.items()]
+            for rendered in run_parts(printable_lists, jobs, workers_for(len(classified), PARALLEL_FROM, len(jobs))):
+                files.update(rendered)
             files["commune/bien-dong/movements.csv"] = csv_bytes(movements)
     tables = {"Sửa lỗi đã ghi nhận": corrections.audit_table(report.corrections),
               "Thay đổi so với lần trước": corrections.class_changes_table(changes)}

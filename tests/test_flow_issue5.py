@@ -146,3 +146,20 @@ def test_classify_command_round_trip(tmp_path: Path):
                                 env={"COLUMNS": "300"})
     assert result.exit_code == 2 and "bad.csv row 2, water_source: 'river' is not one of" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_province_sized_run_in_worker_processes_publishes_the_same_files(data_dir: Path, monkeypatch):
+    """RASOAT_WORKERS=2 takes the worker-process paths a province-sized run takes (tidy chunks, the
+    hamlets' movement workbooks, every list file): the publication is the same, file for file."""
+    from rasoat.flows.review import rerun_flow
+
+    review_flow(data_dir=str(data_dir), reference_year=2026)
+    monkeypatch.setenv("RASOAT_WORKERS", "1")
+    alone = rerun_flow(data_dir=str(data_dir), reference_year=2026).publication
+    monkeypatch.setenv("RASOAT_WORKERS", "2")
+    spread = rerun_flow(data_dir=str(data_dir), reference_year=2026).publication
+    files = sorted(p.relative_to(alone) for p in alone.rglob("*") if p.is_file() and p.name != "manifest.json")
+    assert files == sorted(p.relative_to(spread) for p in spread.rglob("*") if p.is_file() and p.name != "manifest.json")
+    assert any(p.parts[0] == "hamlets" and "bien-dong" in p.parts for p in files)
+    for rel in files:
+        assert (alone / rel).read_bytes() == (spread / rel).read_bytes(), rel
