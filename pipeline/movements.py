@@ -133,34 +133,37 @@ def movement_counts(movements: pd.DataFrame, hamlets: list[str], total_label: st
     Poor: end = start − escaped − not reviewed + near_poor_to_poor + newly + relapsed.
     Near-poor: end = start − escaped − to poor − not reviewed + from poor + newly + relapsed.
     """
-    m = movements
-    rows = []
-    for code in [*hamlets, None]:
-        sel = m if code is None else m[m["hamlet"] == code]
-        count = lambda *moves, s=sel: int(s["movement"].isin(moves).sum())  # noqa: E731
-        start_poor = int((sel["start_class"] == POOR).sum())
-        start_near = int((sel["start_class"] == NEAR_POOR).sum())
-        row = {
-            "hamlet": total_label if code is None else code,
-            "poor_start": start_poor,
-            "poor_escaped_to_near_poor": count("escaped_poverty_to_near_poor"),
-            "poor_escaped_above": count("escaped_poverty_above"),
-            "poor_not_reviewed": int(((sel["start_class"] == POOR) & (sel["movement"] == "not_reviewed")).sum()),
-            "poor_from_near_poor": count("near_poor_to_poor"),
-            "poor_new": count("newly_poor"),
-            "poor_relapsed": count("relapsed_poor"),
-            "poor_end": int((sel["household_class"] == POOR).sum()),
-            "near_poor_start": start_near,
-            "near_poor_escaped": count("escaped_near_poverty"),
-            "near_poor_to_poor": count("near_poor_to_poor"),
-            "near_poor_not_reviewed": int(((sel["start_class"] == NEAR_POOR) & (sel["movement"] == "not_reviewed")).sum()),
-            "near_poor_from_poor": count("escaped_poverty_to_near_poor"),
-            "near_poor_new": count("newly_near_poor"),
-            "near_poor_relapsed": count("relapsed_near_poor"),
-            "near_poor_end": int((sel["household_class"] == NEAR_POOR).sum()),
-        }
-        rows.append(row)
-    return pd.DataFrame(rows)
+    move, start, end = movements["movement"], movements["start_class"], movements["household_class"]
+
+    def flag(mask: pd.Series) -> np.ndarray:
+        return mask.to_numpy(dtype=bool, na_value=False)
+
+    def count(*moves: str) -> np.ndarray:
+        return flag(move.isin(moves))
+
+    flags = pd.DataFrame({
+        "poor_start": flag(start == POOR),
+        "poor_escaped_to_near_poor": count("escaped_poverty_to_near_poor"),
+        "poor_escaped_above": count("escaped_poverty_above"),
+        "poor_not_reviewed": flag(start == POOR) & flag(move == "not_reviewed"),
+        "poor_from_near_poor": count("near_poor_to_poor"),
+        "poor_new": count("newly_poor"),
+        "poor_relapsed": count("relapsed_poor"),
+        "poor_end": flag(end == POOR),
+        "near_poor_start": flag(start == NEAR_POOR),
+        "near_poor_escaped": count("escaped_near_poverty"),
+        "near_poor_to_poor": count("near_poor_to_poor"),
+        "near_poor_not_reviewed": flag(start == NEAR_POOR) & flag(move == "not_reviewed"),
+        "near_poor_from_poor": count("escaped_poverty_to_near_poor"),
+        "near_poor_new": count("newly_near_poor"),
+        "near_poor_relapsed": count("relapsed_near_poor"),
+        "near_poor_end": flag(end == NEAR_POOR),
+    }).astype("int64")
+    # one grouping for every hamlet (a mask per hamlet would cost rows × hamlets), then the commune
+    per_hamlet = flags.groupby(movements["hamlet"].astype(object).to_numpy(), dropna=True).sum().reindex(hamlets, fill_value=0)
+    out = pd.concat([per_hamlet, flags.sum().to_frame().T], ignore_index=True).astype("int64")
+    out.insert(0, "hamlet", pd.Series([*hamlets, total_label]))
+    return out
 
 
 MOVEMENT_TABLE_HEADERS = {
