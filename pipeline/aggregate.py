@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from rasoat.pipeline.publish import ChartSpec
@@ -22,6 +23,30 @@ class IndicatorTables:
     by_hamlet: pd.DataFrame  # machine-readable columns, one row per hamlet plus the commune total
     tables: dict[str, pd.DataFrame]  # sheet name → table with Vietnamese headers, for publication
     charts: dict[str, ChartSpec] = field(default_factory=dict)  # sheet name → the chart drawn beside it
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Row positions worked out once for all the report tables, so that no table hashes the hamlet
+    codes or submission ids of every row again, nor masks the whole table once per hamlet."""
+    hamlet: np.ndarray  # each household's position among the configured hamlets; -1: not configured or missing
+    household: np.ndarray  # each household's row standing for its submission id (see _rows)
+    member: np.ndarray  # each member's household row (as above); -1 when the household was not classified
+
+
+def _take(values: np.ndarray, at: np.ndarray, missing) -> np.ndarray:
+    """values[at], `missing` where at is -1."""
+    return np.append(values, np.asarray([missing], dtype=values.dtype))[at]
+
+
+def _rows(classified: pd.DataFrame, members: pd.DataFrame, hamlets: tuple[Hamlet, ...]) -> _Rows:
+    """Where each household and member sits. A repeated submission id stands for its last row,
+    as looking the id up in dict(zip(ids, rows)) would."""
+    key, ids = pd.factorize(classified["submission_id"], use_na_sentinel=False)
+    last = np.full(len(ids), -1, dtype=np.intp)
+    np.maximum.at(last, key, np.arange(len(key)))
+    return _Rows(hamlet=pd.Index([h.code for h in hamlets]).get_indexer(classified["hamlet"]),
+                 household=last[key], member=_take(last, ids.get_indexer(members["submission_id"]), -1))
 
 
 def _rate(part: pd.Series | float, whole: pd.Series | float) -> pd.Series | float:
@@ -84,24 +109,26 @@ def deprivations_by_indicator(classified: pd.DataFrame, ruleset: RuleSet) -> pd.
 
 
 def progress_against_targets(classified: pd.DataFrame, members: pd.DataFrame, by_hamlet: pd.DataFrame, targets: tuple[Target, ...],
-                             ruleset: RuleSet, reference_year: int) -> pd.DataFrame:
+                             ruleset: RuleSet, reference_year: int, rows: _Rows) -> pd.DataFrame:
     commune = by_hamlet.iloc[-1]
-    poor_or_near = classified.loc[classified["household_class"].isin([POOR, NEAR_POOR]), "submission_id"]
-    target_members = members[members["submission_id"].isin(poor_or_near)]
+    # members of a submission id with any poor or near-poor row
+    poor_or_near = np.zeros(len(classified), dtype=bool)
+    poor_or_near[rows.household[classified["household_class"].isin([POOR, NEAR_POOR]).to_numpy()]] = True
+    insured = members.loc[_take(poor_or_near, rows.member, False), "health_insurance"]
     safe = classified["water_source"].isin(ruleset.parameters.get("safe_water_sources", []))
     measured = {
         "poor_rate": float(commune["poor_rate"]),
-        "health_insurance_poor_near_poor": _rate(int(target_members["health_insurance"].fillna(False).sum()), len(target_members)),
+        "health_insurance_poor_near_poor": _rate(int(insured.fillna(False).sum()), len(insured)),
         "clean_water_population": _rate(int(classified.loc[safe, "members"].sum()), int(classified["members"].sum())),
         "safe_grid_electricity": _rate(int((classified["electricity"] == "grid_safe").sum()), len(classified)),
     }
-    rows = []
+    out = []
     for t in targets:
         goal = t.for_year(reference_year)
         value = measured.get(t.id)
         met = None if value is None or goal is None else (value <= goal if t.direction == "at_most" else value >= goal)
-        rows.append({"target": t.id, "name": t.name, "goal": goal, "direction": t.direction, "measured": value, "met": met})
-    return pd.DataFrame(rows)
+        out.append({"target": t.id, "name": t.name, "goal": goal, "direction": t.direction, "measured": value, "met": met})
+    return pd.DataFrame(out)
 
 
 def build_indicator_tables(classified: pd.DataFrame, members: pd.DataFrame, excluded: pd.DataFrame, issues: pd.DataFrame,
@@ -109,9 +136,10 @@ def build_indicator_tables(classified: pd.DataFrame, members: pd.DataFrame, excl
                            *, reports=None, movements: pd.DataFrame | None = None, labels: dict[str, str] | None = None) -> IndicatorTables:
     """The published tables. With `reports` (config/reports.yaml), `movements` (pipeline.movements) and
     `labels` (column -> Vietnamese label) the officers' report sheets of `report_tables` are added."""
+    rows = _rows(classified, members, hamlets)
     by_hamlet = rates_by_hamlet(classified, hamlets)
     deprivations = deprivations_by_indicator(classified, ruleset)
-    progress = progress_against_targets(classified, members, by_hamlet, targets, ruleset, reference_year)
+    progress = progress_against_targets(classified, members, by_hamlet, targets, ruleset, reference_year, rows)
     yes_no = {True: "Đạt", False: "Chưa đạt", None: ""}
     tables = {
         "Tỷ lệ theo ấp": by_hamlet.rename(columns={
@@ -135,7 +163,7 @@ def build_indicator_tables(classified: pd.DataFrame, members: pd.DataFrame, excl
             "value": "Giá trị", "rule": "Quy tắc", "severity": "Mức độ", "message": "Nội dung",
         }),
     }
-    extra = report_tables(classified, members, by_hamlet, progress, hamlets, ruleset, targets, reference_year,
+    extra = report_tables(classified, members, by_hamlet, progress, hamlets, ruleset, targets, reference_year, rows,
                           reports=reports, movements=movements, labels=labels)
     # the report sheets after the three summary sheets, the data-quality sheets last
     order = ["Tỷ lệ theo ấp", "Thiếu hụt theo chỉ số", "Tiến độ mục tiêu", *extra, "Hộ chờ xử lý", "Kiểm tra dữ liệu"]
@@ -165,19 +193,15 @@ def build_indicator_tables(classified: pd.DataFrame, members: pd.DataFrame, excl
 # --------------------------------------------------------------------------------------------
 
 
-def _by_hamlet(values: pd.DataFrame, hamlets: tuple[Hamlet, ...]) -> pd.DataFrame:
-    """Sum the numeric columns of `values` (with a `hamlet` column) per configured hamlet, plus the commune."""
-    codes = [h.code for h in hamlets]
-    sums = values.groupby("hamlet").sum(numeric_only=True).reindex(codes).fillna(0)
-    total = sums.sum().to_frame().T
-    total.index = [""]
-    out = pd.concat([sums, total])
-    out.index.name = "hamlet"
-    out = out.reset_index()
-    names = {h.code: h.name for h in hamlets}
-    out.insert(1, "hamlet_name", out["hamlet"].map(names).fillna(COMMUNE_TOTAL))
-    for c in out.columns[2:]:
-        out[c] = out[c].round(0).astype("int64")
+def _by_hamlet(hamlet: np.ndarray, values: dict[str, np.ndarray | pd.Series], hamlets: tuple[Hamlet, ...]) -> pd.DataFrame:
+    """Sum each of `values` (one number a row) per configured hamlet, plus the commune over those hamlets.
+    `hamlet` is each row's position among `hamlets` (rows at -1 count nowhere)."""
+    at = np.where(hamlet >= 0, hamlet, len(hamlets))  # an extra bin for the rows that count nowhere, dropped
+    out = pd.DataFrame({"hamlet": [*(h.code for h in hamlets), ""], "hamlet_name": [*(h.name for h in hamlets), COMMUNE_TOTAL]})
+    for name, value in values.items():
+        # the values are whole numbers, so float sums are exact
+        sums = np.bincount(at, weights=np.asarray(value, dtype=float), minlength=len(hamlets) + 1)[:-1]
+        out[name] = np.append(sums, sums.sum()).round(0).astype("int64")
     return out
 
 
@@ -190,12 +214,12 @@ def _is_minority(classified: pd.DataFrame, majority: list[str]) -> pd.Series:
     return eth.notna() & ~eth.isin(majority)
 
 
-def ethnic_minority_table(classified: pd.DataFrame, by_hamlet: pd.DataFrame, hamlets: tuple[Hamlet, ...], majority: list[str]) -> pd.DataFrame:
-    dtts = _is_minority(classified, majority)
-    cls = classified["household_class"]
-    t = _by_hamlet(pd.DataFrame({"hamlet": classified["hamlet"], "dtts": dtts.astype(int),
-                                 "dtts_poor": (dtts & cls.eq(POOR)).astype(int), "dtts_near": (dtts & cls.eq(NEAR_POOR)).astype(int),
-                                 "poor": cls.eq(POOR).astype(int), "near": cls.eq(NEAR_POOR).astype(int)}), hamlets)
+def ethnic_minority_table(classified: pd.DataFrame, by_hamlet: pd.DataFrame, hamlets: tuple[Hamlet, ...], majority: list[str],
+                          rows: _Rows) -> pd.DataFrame:
+    dtts = _is_minority(classified, majority).to_numpy()
+    poor = classified["household_class"].eq(POOR).to_numpy()
+    near = classified["household_class"].eq(NEAR_POOR).to_numpy()
+    t = _by_hamlet(rows.hamlet, {"dtts": dtts, "dtts_poor": dtts & poor, "dtts_near": dtts & near, "poor": poor, "near": near}, hamlets)
     denominator = by_hamlet["denominator"].to_numpy()
     return pd.DataFrame({
         "Mã ấp": t["hamlet"], "Tên ấp": t["hamlet_name"], "Số hộ dân cư": denominator, "Hộ DTTS được rà soát": t["dtts"],
@@ -205,15 +229,13 @@ def ethnic_minority_table(classified: pd.DataFrame, by_hamlet: pd.DataFrame, ham
     })
 
 
-def deprivations_by_hamlet(classified: pd.DataFrame, ruleset: RuleSet, hamlets: tuple[Hamlet, ...]) -> pd.DataFrame:
+def deprivations_by_hamlet(classified: pd.DataFrame, ruleset: RuleSet, hamlets: tuple[Hamlet, ...], rows: _Rows) -> pd.DataFrame:
     """Per hamlet and class (poor, near-poor): households deprived in each indicator and the rate."""
+    deprived = {ind.id: classified[f"deprived_{ind.id}"].astype(bool).to_numpy() for ind in ruleset.indicators}
     parts = []
     for cls, label in ((POOR, "Hộ nghèo"), (NEAR_POOR, "Hộ cận nghèo")):
-        sel = classified["household_class"].eq(cls)
-        values = pd.DataFrame({"hamlet": classified["hamlet"], "households": sel.astype(int)})
-        for ind in ruleset.indicators:
-            values[ind.id] = (sel & classified[f"deprived_{ind.id}"].astype(bool)).astype(int)
-        t = _by_hamlet(values, hamlets)
+        sel = classified["household_class"].eq(cls).to_numpy()
+        t = _by_hamlet(rows.hamlet, {"households": sel, **{i: sel & flag for i, flag in deprived.items()}}, hamlets)
         out = pd.DataFrame({"Mã ấp": t["hamlet"], "Tên ấp": t["hamlet_name"], "Nhóm hộ": label, "Số hộ": t["households"]})
         for ind in ruleset.indicators:
             flag = " (tạm thời)" if ind.provisional or ruleset.provisional else ""
@@ -231,21 +253,24 @@ def _member_matches(members: pd.DataFrame, expression: str, parameters: dict) ->
     return result.astype("boolean").fillna(False).astype(bool)
 
 
+def _classified_members(members: pd.DataFrame, rows: _Rows) -> tuple[pd.DataFrame, np.ndarray]:
+    """The members of classified households and their household rows (no copy when all are)."""
+    kept = rows.member >= 0
+    return (members, rows.member) if kept.all() else (members[kept], rows.member[kept])
+
+
 def children_table(classified: pd.DataFrame, members: pd.DataFrame, ruleset: RuleSet, hamlets: tuple[Hamlet, ...],
-                   child_age_below: int) -> pd.DataFrame:
+                   child_age_below: int, rows: _Rows) -> pd.DataFrame:
     """Children (under `child_age_below`) of poor and near-poor households matching each member indicator's rule."""
     member_rules = [i for i in ruleset.indicators if i.kind == "any_member"]
-    klass = dict(zip(classified["submission_id"], classified["household_class"]))
-    hamlet_of = dict(zip(classified["submission_id"], classified["hamlet"]))
-    m = members[members["submission_id"].isin(klass)]
-    child = pd.to_numeric(m["age"], errors="coerce").lt(child_age_below).fillna(False).astype(bool)
+    m, household = _classified_members(members, rows)
+    hamlet = rows.hamlet[household]
+    child = pd.to_numeric(m["age"], errors="coerce").lt(child_age_below).fillna(False).astype(bool).to_numpy()
+    matches = {ind.id: _member_matches(m, ind.member, ruleset.parameters).to_numpy() for ind in member_rules}  # the same for both classes
     parts = []
     for cls, label in ((POOR, "Hộ nghèo"), (NEAR_POOR, "Hộ cận nghèo")):
-        sel = child & m["submission_id"].map(klass).eq(cls)
-        values = pd.DataFrame({"hamlet": m["submission_id"].map(hamlet_of), "children": sel.astype(int)})
-        for ind in member_rules:
-            values[ind.id] = (sel & _member_matches(m, ind.member, ruleset.parameters)).astype(int)
-        t = _by_hamlet(values, hamlets)
+        sel = child & classified["household_class"].eq(cls).to_numpy()[household]
+        t = _by_hamlet(hamlet, {"children": sel, **{i: sel & match for i, match in matches.items()}}, hamlets)
         out = pd.DataFrame({"Mã ấp": t["hamlet"], "Tên ấp": t["hamlet_name"], "Nhóm hộ": label,
                             f"Trẻ em dưới {child_age_below} tuổi": t["children"]})
         for ind in member_rules:
@@ -256,13 +281,12 @@ def children_table(classified: pd.DataFrame, members: pd.DataFrame, ruleset: Rul
     return pd.concat(parts, ignore_index=True)
 
 
-def poverty_reasons_table(classified: pd.DataFrame, hamlets: tuple[Hamlet, ...], labels: dict[str, str] | None = None) -> pd.DataFrame:
+def poverty_reasons_table(classified: pd.DataFrame, hamlets: tuple[Hamlet, ...], rows: _Rows,
+                          labels: dict[str, str] | None = None) -> pd.DataFrame:
     columns = [c for c in classified.columns if c.startswith("poverty_reasons__")]
-    poor = classified["household_class"].eq(POOR)
-    values = pd.DataFrame({"hamlet": classified["hamlet"], "poor": poor.astype(int)})
-    for c in columns:
-        values[c] = (poor & classified[c].astype("boolean").fillna(False).astype(bool)).astype(int)
-    t = _by_hamlet(values, hamlets)
+    poor = classified["household_class"].eq(POOR).to_numpy()
+    t = _by_hamlet(rows.hamlet, {"poor": poor, **{c: poor & classified[c].astype("boolean").fillna(False).astype(bool).to_numpy()
+                                                  for c in columns}}, hamlets)
     out = pd.DataFrame({"Mã ấp": t["hamlet"], "Tên ấp": t["hamlet_name"], "Hộ nghèo": t["poor"]})
     for c in columns:
         name = (labels or {}).get(c, c.removeprefix("poverty_reasons__"))
@@ -270,17 +294,18 @@ def poverty_reasons_table(classified: pd.DataFrame, hamlets: tuple[Hamlet, ...],
     return out
 
 
-def policy_groups_table(classified: pd.DataFrame, members: pd.DataFrame, hamlets: tuple[Hamlet, ...], reports) -> pd.DataFrame:
-    able = _member_matches(members, reports.able_to_work_member, reports.parameters)
-    has_able = able.groupby(members["submission_id"]).any()
-    no_able = ~classified["submission_id"].map(has_able).fillna(False).astype(bool)
-    merit = classified["merit_member"].astype("boolean").fillna(False).astype(bool) if "merit_member" in classified else pd.Series(False, index=classified.index)
-    dtts = _is_minority(classified, reports.majority_ethnicities)
+def policy_groups_table(classified: pd.DataFrame, members: pd.DataFrame, hamlets: tuple[Hamlet, ...], reports, rows: _Rows) -> pd.DataFrame:
+    able = _member_matches(members, reports.able_to_work_member, reports.parameters).to_numpy()
+    has_able = np.zeros(len(classified), dtype=bool)
+    has_able[rows.member[able & (rows.member >= 0)]] = True
+    no_able = ~has_able[rows.household]
+    merit = (classified["merit_member"].astype("boolean").fillna(False).astype(bool).to_numpy() if "merit_member" in classified
+             else np.zeros(len(classified), dtype=bool))
+    dtts = _is_minority(classified, reports.majority_ethnicities).to_numpy()
     parts = []
     for cls, label in ((POOR, "Hộ nghèo"), (NEAR_POOR, "Hộ cận nghèo")):
-        sel = classified["household_class"].eq(cls)
-        t = _by_hamlet(pd.DataFrame({"hamlet": classified["hamlet"], "n": sel.astype(int), "no_able": (sel & no_able).astype(int),
-                                     "merit": (sel & merit).astype(int), "dtts": (sel & dtts).astype(int)}), hamlets)
+        sel = classified["household_class"].eq(cls).to_numpy()
+        t = _by_hamlet(rows.hamlet, {"n": sel, "no_able": sel & no_able, "merit": sel & merit, "dtts": sel & dtts}, hamlets)
         parts.append(pd.DataFrame({
             "Mã ấp": t["hamlet"], "Tên ấp": t["hamlet_name"], "Nhóm hộ": label, "Số hộ": t["n"],
             "Không có thành viên có khả năng lao động": t["no_able"], "Có người có công với cách mạng": t["merit"],
@@ -289,15 +314,12 @@ def policy_groups_table(classified: pd.DataFrame, members: pd.DataFrame, hamlets
     return pd.concat(parts, ignore_index=True)
 
 
-def health_insurance_table(classified: pd.DataFrame, members: pd.DataFrame, hamlets: tuple[Hamlet, ...]) -> pd.DataFrame:
-    klass = dict(zip(classified["submission_id"], classified["household_class"]))
-    hamlet_of = dict(zip(classified["submission_id"], classified["hamlet"]))
-    m = members[members["submission_id"].isin(klass)]
-    cls = m["submission_id"].map(klass)
-    insured = m["health_insurance"].astype("boolean").fillna(False).astype(bool)
-    t = _by_hamlet(pd.DataFrame({"hamlet": m["submission_id"].map(hamlet_of), "poor": cls.eq(POOR).astype(int),
-                                 "poor_ins": (cls.eq(POOR) & insured).astype(int), "near": cls.eq(NEAR_POOR).astype(int),
-                                 "near_ins": (cls.eq(NEAR_POOR) & insured).astype(int)}), hamlets)
+def health_insurance_table(classified: pd.DataFrame, members: pd.DataFrame, hamlets: tuple[Hamlet, ...], rows: _Rows) -> pd.DataFrame:
+    m, household = _classified_members(members, rows)
+    poor = classified["household_class"].eq(POOR).to_numpy()[household]
+    near = classified["household_class"].eq(NEAR_POOR).to_numpy()[household]
+    insured = m["health_insurance"].astype("boolean").fillna(False).astype(bool).to_numpy()
+    t = _by_hamlet(rows.hamlet[household], {"poor": poor, "poor_ins": poor & insured, "near": near, "near_ins": near & insured}, hamlets)
     return pd.DataFrame({
         "Mã ấp": t["hamlet"], "Tên ấp": t["hamlet_name"], "Nhân khẩu hộ nghèo": t["poor"], "Có thẻ BHYT (nghèo)": t["poor_ins"],
         "Tỷ lệ có thẻ BHYT, hộ nghèo (%)": _pct(t["poor_ins"], t["poor"]), "Nhân khẩu hộ cận nghèo": t["near"],
@@ -306,12 +328,13 @@ def health_insurance_table(classified: pd.DataFrame, members: pd.DataFrame, haml
     })
 
 
-def water_electricity_table(classified: pd.DataFrame, ruleset: RuleSet, hamlets: tuple[Hamlet, ...], safe_electricity: list[str]) -> pd.DataFrame:
+def water_electricity_table(classified: pd.DataFrame, ruleset: RuleSet, hamlets: tuple[Hamlet, ...], safe_electricity: list[str],
+                            rows: _Rows) -> pd.DataFrame:
     safe = classified["water_source"].isin(ruleset.parameters.get("safe_water_sources", []))
     grid = classified["electricity"].isin(safe_electricity)
     people = pd.to_numeric(classified["members"], errors="coerce").fillna(0)
-    t = _by_hamlet(pd.DataFrame({"hamlet": classified["hamlet"], "n": 1, "water": safe.astype(int), "people": people,
-                                 "water_people": people.where(safe, 0), "grid": grid.astype(int)}), hamlets)
+    t = _by_hamlet(rows.hamlet, {"n": np.ones(len(classified)), "water": safe, "people": people,
+                                 "water_people": people.where(safe, 0), "grid": grid}, hamlets)
     return pd.DataFrame({
         "Mã ấp": t["hamlet"], "Tên ấp": t["hamlet_name"], "Số hộ rà soát": t["n"], "Hộ dùng nước sạch": t["water"],
         "Tỷ lệ hộ dùng nước sạch (%)": _pct(t["water"], t["n"]), "Nhân khẩu": t["people"],
@@ -346,7 +369,7 @@ def target_paths(progress: pd.DataFrame, targets: tuple[Target, ...], reference_
 
 
 def report_tables(classified: pd.DataFrame, members: pd.DataFrame, by_hamlet: pd.DataFrame, progress: pd.DataFrame,
-                  hamlets: tuple[Hamlet, ...], ruleset: RuleSet, targets: tuple[Target, ...], reference_year: int,
+                  hamlets: tuple[Hamlet, ...], ruleset: RuleSet, targets: tuple[Target, ...], reference_year: int, rows: _Rows,
                   reports=None, movements: pd.DataFrame | None = None, labels: dict[str, str] | None = None) -> dict[str, pd.DataFrame]:
     """The officers' report sheets beyond the rates: movements, DTTS, deprivations per hamlet, children,
     reasons, policy groups, BHYT, water and electricity, the targets' paths, the Alkire–Foster index."""
@@ -362,16 +385,16 @@ def report_tables(classified: pd.DataFrame, members: pd.DataFrame, by_hamlet: pd
         title = f"Biến động (đầu kỳ: danh sách {int(start.iloc[0])})" if len(start) else "Biến động (chưa có danh sách năm trước)"
         tables["Biến động theo ấp"] = counts.rename(columns=MOVEMENT_TABLE_HEADERS).assign(**{"Ghi chú": title})
     majority = reports.majority_ethnicities if reports is not None else ["kinh"]
-    tables["Hộ DTTS theo ấp"] = ethnic_minority_table(classified, by_hamlet, hamlets, majority)
-    tables["Thiếu hụt theo ấp"] = deprivations_by_hamlet(classified, ruleset, hamlets)
+    tables["Hộ DTTS theo ấp"] = ethnic_minority_table(classified, by_hamlet, hamlets, majority, rows)
+    tables["Thiếu hụt theo ấp"] = deprivations_by_hamlet(classified, ruleset, hamlets, rows)
     if reports is not None:
-        tables["Thiếu hụt của trẻ em"] = children_table(classified, members, ruleset, hamlets, reports.child_age_below)
-    tables["Nguyên nhân nghèo"] = poverty_reasons_table(classified, hamlets, labels)
+        tables["Thiếu hụt của trẻ em"] = children_table(classified, members, ruleset, hamlets, reports.child_age_below, rows)
+    tables["Nguyên nhân nghèo"] = poverty_reasons_table(classified, hamlets, rows, labels)
     if reports is not None:
-        tables["Nhóm chính sách"] = policy_groups_table(classified, members, hamlets, reports)
-    tables["BHYT hộ nghèo, cận nghèo"] = health_insurance_table(classified, members, hamlets)
+        tables["Nhóm chính sách"] = policy_groups_table(classified, members, hamlets, reports, rows)
+    tables["BHYT hộ nghèo, cận nghèo"] = health_insurance_table(classified, members, hamlets, rows)
     safe_electricity = reports.safe_electricity if reports is not None else ["grid_safe"]
-    tables["Nước sạch và điện"] = water_electricity_table(classified, ruleset, hamlets, safe_electricity)
+    tables["Nước sạch và điện"] = water_electricity_table(classified, ruleset, hamlets, safe_electricity, rows)
     tables["Lộ trình mục tiêu"] = target_paths(progress, targets, reference_year)
     if reports is not None:
         index = af.alkire_foster(classified, ruleset, reports.alkire_foster, [h.code for h in hamlets])

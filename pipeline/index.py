@@ -15,6 +15,7 @@ Pure functions over the classified table.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from rasoat.settings import AlkireFoster, RuleSet
@@ -22,9 +23,10 @@ from rasoat.settings import AlkireFoster, RuleSet
 INDEX_COLUMNS = ["hamlet", "units", "poor_units", "H", "A", "MPI"]
 
 
-def _one(frame: pd.DataFrame, ids: list[str], weight: pd.Series, cutoff: int) -> dict:
+def _one(deprived: np.ndarray, weight: np.ndarray, ids: list[str], cutoff: int) -> dict:
+    """H, A, MPI and per indicator h and contribution for the units of `deprived` (rows × indicators) and `weight`."""
     d = len(ids)
-    count = frame[[f"deprived_{i}" for i in ids]].astype(bool).sum(axis=1)
+    count = deprived.sum(axis=1)
     poor = count >= cutoff
     total = float(weight.sum())
     poor_weight = float(weight[poor].sum())
@@ -32,8 +34,8 @@ def _one(frame: pd.DataFrame, ids: list[str], weight: pd.Series, cutoff: int) ->
     A = float((count[poor] / d * weight[poor]).sum() / poor_weight) if poor_weight else 0.0
     mpi = H * A
     row = {"units": total, "poor_units": poor_weight, "H": H, "A": A, "MPI": mpi}
-    for i in ids:
-        censored = float(weight[poor & frame[f"deprived_{i}"].astype(bool)].sum()) / total if total else 0.0
+    for j, i in enumerate(ids):
+        censored = float(weight[poor & deprived[:, j]].sum()) / total if total else 0.0
         row[f"h_{i}"] = censored
         row[f"contribution_{i}"] = (censored / d) / mpi if mpi else 0.0
     return row
@@ -43,12 +45,16 @@ def alkire_foster(classified: pd.DataFrame, ruleset: RuleSet, method: AlkireFost
                   total_label: str = "") -> pd.DataFrame:
     """One row per hamlet plus the commune: H, A, MPI, per indicator h_<ID> and contribution_<ID> (shares, 0–1)."""
     ids = [i.id for i in ruleset.indicators]
+    deprived = classified[[f"deprived_{i}" for i in ids]].astype(bool).to_numpy()
+    weight = (pd.to_numeric(classified["members"], errors="coerce").fillna(0).astype(float).to_numpy() if method.unit == "people"
+              else np.ones(len(classified)))
+    # each hamlet's rows in table order, found in one pass (not a mask over the whole table per hamlet)
+    rows_of = classified.groupby("hamlet").indices
     rows = []
-    for code in [*hamlets, None]:
-        frame = classified if code is None else classified[classified["hamlet"] == code]
-        weight = (pd.to_numeric(frame["members"], errors="coerce").fillna(0).astype(float) if method.unit == "people"
-                  else pd.Series(1.0, index=frame.index))
-        rows.append({"hamlet": total_label if code is None else code, **_one(frame, ids, weight, method.cutoff)})
+    for code in hamlets:
+        at = rows_of.get(code, np.array([], dtype=np.intp))
+        rows.append({"hamlet": code, **_one(deprived[at], weight[at], ids, method.cutoff)})
+    rows.append({"hamlet": total_label, **_one(deprived, weight, ids, method.cutoff)})
     return pd.DataFrame(rows)
 
 
