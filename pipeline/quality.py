@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import io
+import itertools
 from collections.abc import Mapping
 
 import numpy as np
@@ -32,7 +33,7 @@ import pandas as pd
 import xlsxwriter
 
 from rasoat.forms import Questionnaire
-from rasoat.pipeline.publish import _cell, _header, neutralise
+from rasoat.pipeline.publish import _cell_column, _header, neutralise
 from rasoat.pipeline.tidy import ERROR, ISSUE_COLUMNS, WARNING, as_text, concat_issues, issue_rows, parse_times, per_value
 
 SHORT_SHARE = 0.4  # an interview under 40 % of the median is "much shorter"
@@ -237,41 +238,88 @@ def quality_signals(households: pd.DataFrame, members: pd.DataFrame, questionnai
 # --- summaries (pure) ----------------------------------------------------------------------
 
 
-def _count(issues: pd.DataFrame, key: str, rule: str | None = None, severity: str | None = None) -> pd.Series:
-    sel = issues
-    if rule is not None:
-        sel = sel[sel["rule"] == rule]
-    if severity is not None:
-        sel = sel[sel["severity"] == severity]
+def _count(issues: pd.DataFrame, key: str, severity: str) -> pd.Series:
+    """Households (distinct submissions) with an issue of `severity`, per value of `key` ("" unknown)."""
+    sel = issues[issues["severity"] == severity]
     return sel.groupby(sel[key].astype(object).fillna(""))["submission_id"].nunique()
 
 
-def enumerator_summary(households: pd.DataFrame, issues: pd.DataFrame, questionnaire: Questionnaire) -> pd.DataFrame:
-    """One row per enumerator: households, median interview, each signal, errors and warnings."""
-    hh = households
-    who = hh[ENUMERATOR].astype(object).fillna("") if ENUMERATOR in hh else pd.Series("", index=hh.index)
-    minutes = interview_minutes(hh, questionnaire)
-    base = pd.DataFrame({"who": who, "minutes": minutes.astype(float)})
-    table = base.groupby("who").agg(households=("who", "size"), median=("minutes", "median")).reset_index()
-    iss = issues.assign(enumerator=issues["enumerator"].astype(object).fillna(""))
-    columns = {
-        "Hộ có lỗi": _count(iss, ENUMERATOR, severity=ERROR),
-        "Hộ có cảnh báo": _count(iss, ENUMERATOR, severity=WARNING),
-        "Phỏng vấn quá ngắn": _count(iss, ENUMERATOR, "short_interview"),
-        "Nhiều phiếu trong vài phút": _count(iss, ENUMERATOR, "rapid_succession"),
-        "Câu trả lời giống hệt": _count(iss, ENUMERATOR, "identical_answers"),
-        "Thiếu GPS": _count(iss, ENUMERATOR, "missing_gps"),
-    }
+_SIGNALS = {"Phỏng vấn quá ngắn": "short_interview", "Nhiều phiếu trong vài phút": "rapid_succession",
+            "Câu trả lời giống hệt": "identical_answers", "Thiếu GPS": "missing_gps"}  # column: the rule it counts
+_COUNTED = ["Hộ có lỗi", "Hộ có cảnh báo", *_SIGNALS]
+
+
+def _split(group: np.ndarray, groups: int) -> list[np.ndarray]:
+    """For each k < `groups`, the positions where `group` is k, ascending (-1: in no group).
+
+    One stable sort for all groups: a mask per group reads the whole table once per hamlet."""
+    order = np.argsort(group, kind="stable")
+    bounds = np.searchsorted(group[order], np.arange(groups + 1))
+    return [order[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def _hamlet_of(hamlet: pd.Series, codes: pd.Index) -> np.ndarray:
+    """Each row's position of its hamlet in `codes` (-1: none of them): the rows where `hamlet == code`."""
+    return codes.get_indexer(hamlet.astype(object))
+
+
+def _is(values: pd.Series, value: str) -> np.ndarray:
+    return (values == value).to_numpy(dtype=bool, na_value=False)
+
+
+def _interviews(households: pd.DataFrame, minutes, at) -> pd.DataFrame:
+    """Per household: its group `at`, its enumerator ("" unknown) and its interview minutes (float)."""
+    who = households[ENUMERATOR].astype(object).fillna("") if ENUMERATOR in households else pd.Series("", index=households.index)
+    return pd.DataFrame({"at": at, "who": who, "minutes": minutes.astype(float)})
+
+
+def _issue_flags(issues: pd.DataFrame, at) -> pd.DataFrame:
+    """Per issue: its group `at`, enumerator ("" unknown), household and the summary columns it counts towards."""
+    flags = {"Hộ có lỗi": _is(issues["severity"], ERROR), "Hộ có cảnh báo": _is(issues["severity"], WARNING)}
+    flags |= {name: _is(issues["rule"], rule) for name, rule in _SIGNALS.items()}
+    return pd.DataFrame({"at": at, "who": issues[ENUMERATOR].astype(object).fillna(""),
+                         "submission_id": issues["submission_id"].astype(object), **flags}, index=issues.index)
+
+
+def _enumerator_table(interviews: pd.DataFrame, flags: pd.DataFrame) -> pd.DataFrame:
+    """The enumerator summary of every group (`at` ≥ 0) of `interviews` and `flags` in one pass: the rows of
+    each group together, in `at` order, each group's rows as the group's own summary has them."""
+    interviews = interviews[interviews["at"] >= 0]
+    table = interviews.groupby(["at", "who"]).agg(households=("who", "size"), median=("minutes", "median"))
+    flags = flags[(flags["at"] >= 0) & flags["submission_id"].notna()]
+    # a household counts once per column, however many of its issues do
+    counted = flags.groupby(["at", "who", "submission_id"]).any().groupby(level=["at", "who"]).sum()
+    table = table.join(counted).reset_index()
     out = pd.DataFrame({
+        "at": table["at"],
         "Điều tra viên": table["who"],
         "Số hộ": table["households"].astype("Int64"),
         "Thời gian phỏng vấn trung vị (phút)": table["median"].round(1),
     })
-    for name, series in columns.items():
-        out[name] = table["who"].map(series).fillna(0).astype("Int64")
-    flagged = out[["Phỏng vấn quá ngắn", "Nhiều phiếu trong vài phút", "Câu trả lời giống hệt", "Thiếu GPS"]].sum(axis=1)
-    out = out.assign(_f=flagged).sort_values(["_f", "Điều tra viên"], ascending=[False, True], kind="mergesort").drop(columns="_f")
-    return out.reset_index(drop=True)
+    for name in _COUNTED:
+        out[name] = table[name].fillna(0).astype("Int64")
+    out = out.assign(_f=out[list(_SIGNALS)].sum(axis=1))
+    out = out.sort_values(["at", "_f", "Điều tra viên"], ascending=[True, False, True], kind="mergesort")
+    return out.drop(columns="_f").reset_index(drop=True)
+
+
+def enumerator_summary(households: pd.DataFrame, issues: pd.DataFrame, questionnaire: Questionnaire) -> pd.DataFrame:
+    """One row per enumerator: households, median interview, each signal, errors and warnings."""
+    interviews = _interviews(households, interview_minutes(households, questionnaire), 0)
+    return _enumerator_table(interviews, _issue_flags(issues, 0)).drop(columns="at")
+
+
+def _minutes_by_hamlet(households: pd.DataFrame, questionnaire: Questionnaire, rows: list[np.ndarray]) -> np.ndarray:
+    """Interview minutes as each hamlet's own report reads them (NaN outside the hamlets).
+
+    Parsed hamlet by hamlet, not taken from the commune's: a column's time resolution, hence a
+    duration's last digits, depends on all of the column's values."""
+    fields = dict.fromkeys((_field_of_type(questionnaire, "start"), _field_of_type(questionnaire, "end")))
+    times = households[[f for f in fields if f in households]]
+    out = np.full(len(households), np.nan)
+    for at in rows:
+        out[at] = interview_minutes(times.iloc[at], questionnaire).astype(float).to_numpy()
+    return out
 
 
 def hamlet_summary(households: pd.DataFrame, issues: pd.DataFrame, excluded: pd.DataFrame,
@@ -297,10 +345,14 @@ def hamlet_summary(households: pd.DataFrame, issues: pd.DataFrame, excluded: pd.
     return out
 
 
+def _rule_label(rule):
+    return RULE_LABELS.get(rule, rule)
+
+
 def issue_table(issues: pd.DataFrame) -> pd.DataFrame:
     """The issues with Vietnamese headers and labels, sorted by hamlet, enumerator, household."""
     t = issues.assign(
-        rule_label=issues["rule"].map(lambda r: RULE_LABELS.get(r, r)),
+        rule_label=issues["rule"].map(_rule_label),
         severity=issues["severity"].map(lambda s: SEVERITY_LABELS.get(s, s)),
     )
     keys = ["hamlet", "enumerator", "household_id", "submission_id", "field"]
@@ -328,23 +380,22 @@ def report_xlsx(sheets: Mapping[str, pd.DataFrame], title: str, created: dt.date
         ws = wb.add_worksheet(sheet_name)
         ws.write_string(0, 0, neutralise(f"{title} — {name}"), bold)
         columns = list(table.columns)
-        widths = [min(max(len(str(c)), 8), 40) for c in columns]
         for c, col in enumerate(columns):
             ws.write_string(2, c, _header(col), head)
-        cells = [_column_cells(table.iloc[:, k]) for k in range(len(columns))]
+        cells = [_cell_column(table.iloc[:, k]) for k in range(len(columns))]
+        # row by row: the workbook numbers its shared strings in the order they are first written
         for r, values in enumerate(zip(*cells), start=3):
             for c, value in enumerate(values):
                 if value is None:
                     ws.write_blank(r, c, None, cell)
+                elif isinstance(value, str):
+                    ws.write_string(r, c, value, cell)
                 elif isinstance(value, bool):
                     ws.write_boolean(r, c, value, cell)
-                elif isinstance(value, (int, float)):
-                    ws.write_number(r, c, value, cell)
                 else:
-                    ws.write_string(r, c, value, cell)
-                    widths[c] = min(max(widths[c], len(value)), 60)
-        for c, w in enumerate(widths):
-            ws.set_column(c, c, w + 2)
+                    ws.write_number(r, c, value, cell)
+        for c, values in enumerate(cells):
+            ws.set_column(c, c, _width(str(columns[c]), values) + 2)
         ws.freeze_panes(3, 0)
         if len(columns):
             ws.autofilter(2, 0, 2 + len(table), len(columns) - 1)
@@ -352,14 +403,16 @@ def report_xlsx(sheets: Mapping[str, pd.DataFrame], title: str, created: dt.date
     return buffer.getvalue()
 
 
+def _width(header: str, cells: list) -> int:
+    """A column's width: its header's and longest text's length, within 8-40 for the header and 60 for the text."""
+    width = min(max(len(header), 8), 40)
+    longest = max((len(v) for v in cells if isinstance(v, str)), default=0)
+    return min(max(width, longest), 60)
+
+
 def _as_listed(column: pd.Series) -> pd.Series:
     """The column's values as `itertuples` gives them (NumPy scalars for Int64, not Python ints)."""
     return pd.Series(list(column), index=column.index, dtype=object)
-
-
-def _column_cells(column: pd.Series) -> list:
-    """`_cell` of every value of a column (text columns: once per distinct value)."""
-    return per_value(_as_listed(column), _cell).tolist()
 
 
 def _sheet_name(name: str, used: set[str]) -> str:
@@ -400,23 +453,68 @@ def _td(column: str, v) -> str:
     return f'<td class="sev">{_e(v)}</td>' if column == ISSUE_HEADERS["severity"] else f"<td>{_e(v)}</td>"
 
 
-def _html_table(table: pd.DataFrame, row_class: pd.Series | None = None) -> str:
-    head = "".join(f"<th>{_e(c)}</th>" for c in table.columns)
+def _html_rows(table: pd.DataFrame, row_class: pd.Series | None = None) -> np.ndarray:
+    """Each row of `table` as "<tr>…</tr>": a row's text depends on its values only, so any rows of a table can be
+    cut from its rendered rows."""
     if not len(table):
-        return f"<table><thead><tr>{head}</tr></thead><tbody></tbody></table>"
+        return np.array([], dtype=object)
     # cell by cell would cost a Python call per cell: each column's cells at once (text columns once per distinct value)
     rows = np.full(len(table), "<tr>", dtype=object)
     if row_class is not None:
         rows = per_value(_as_listed(row_class), lambda v: f'<tr class="{_e(v)}">', missing_alike=False).to_numpy()
     for k, c in enumerate(table.columns):
         rows = rows + per_value(_as_listed(table.iloc[:, k]), lambda v, c=c: _td(c, v), missing_alike=False).to_numpy()
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join((rows + '</tr>').tolist())}</tbody></table>"
+    return rows + "</tr>"
 
 
-def report_html(issues: pd.DataFrame, by_hamlet: pd.DataFrame, by_enumerator: pd.DataFrame, *, title: str, place: str,
-                published_on: dt.date, hamlet_names: Mapping[str, str] | None = None) -> str:
-    """One self-contained page: summary per hamlet, per enumerator, then each hamlet's issues."""
-    names = dict(hamlet_names or {})
+def _table_html(columns, rows: np.ndarray) -> str:
+    head = "".join(f"<th>{_e(c)}</th>" for c in columns)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows.tolist())}</tbody></table>"
+
+
+def _html_table(table: pd.DataFrame) -> str:
+    return _table_html(table.columns, _html_rows(table))
+
+
+def _filled(issues: pd.DataFrame) -> pd.DataFrame:
+    """The issues as the page shows them: "" for an unknown enumerator or hamlet."""
+    return issues.assign(enumerator=issues["enumerator"].astype(object).fillna(""),
+                         hamlet=issues["hamlet"].astype(object).fillna(""))
+
+
+def _enumerator_paragraphs(issues: pd.DataFrame, at, groups: int) -> list[list[str]]:
+    """For each group k < `groups` of the (filled) issues: a paragraph per enumerator, its issues counted by rule."""
+    frame = pd.DataFrame({"at": at, "who": issues["enumerator"], "rule": issues["rule"].map(_rule_label)}, index=issues.index)
+    counts = frame[frame["at"] >= 0].groupby(["at", "who", "rule"]).size()  # sorted by group, enumerator, rule
+    out: list[list[str]] = [[] for _ in range(groups)]
+    for (k, who), items in itertools.groupby(zip(counts.index, counts.tolist()), key=lambda item: item[0][:2]):
+        text = ", ".join(f"{_e(rule)}: {n}" for (_, _, rule), n in items)
+        out[k].append(f"<p><strong>{_e(who) or '(không rõ)'}</strong> — {text}</p>")
+    return out
+
+
+def _issue_sections(issues: pd.DataFrame, hamlet_names: Mapping[str, str]) -> dict[str, str]:
+    """Each hamlet's part of "Chi tiết theo ấp" (its heading and issues), by hamlet in page order ("" unknown).
+
+    One table for all hamlets, cut by hamlet: sorted stably, a hamlet's rows are in the order its own table has."""
+    table = issue_table(issues)
+    classes = table[ISSUE_HEADERS["severity"]].map({v: k for k, v in SEVERITY_LABELS.items()})
+    shown = table.drop(columns=[ISSUE_HEADERS["hamlet"], ISSUE_HEADERS["rule"]])
+    rows = _html_rows(shown, classes)
+    grouped = table.groupby(ISSUE_HEADERS["hamlet"], sort=True)
+    hamlets = table[ISSUE_HEADERS["hamlet"]].to_numpy()
+    sections = {}
+    for at in _split(grouped.ngroup().to_numpy(), grouped.ngroups):
+        code = hamlets[at[0]]
+        label = f"{hamlet_names.get(code, '')} ({code})" if code else "(không rõ ấp)"
+        sections[code] = f"<h3>{_e(label)} — {len(at)} vấn đề</h3>\n{_table_html(shown.columns, rows[at])}"
+    return sections
+
+
+def report_html(by_hamlet: str, by_enumerator: str, paragraphs: list[str], sections: list[str], *, title: str, place: str,
+                published_on: dt.date) -> str:
+    """One self-contained page from its rendered parts: the summary per hamlet and per enumerator (tables), the
+    issues per enumerator (`paragraphs`), then each hamlet's issues (`sections`, none when there are no issues)."""
     parts = [
         "<!DOCTYPE html>", '<html lang="vi"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
@@ -425,26 +523,13 @@ def report_html(issues: pd.DataFrame, by_hamlet: pd.DataFrame, by_enumerator: pd
         f'<p class="muted">{_e(place)} — ngày {published_on.day:02d}/{published_on.month:02d}/{published_on.year}. '
         "Lỗi: hộ chờ xử lý, chưa được phân loại cho đến khi sửa. Cảnh báo: hộ vẫn được phân loại, cần kiểm tra lại.</p>",
         '<nav><a href="#theo-ap">Theo ấp</a><a href="#theo-dieu-tra-vien">Theo điều tra viên</a><a href="#chi-tiet">Chi tiết theo ấp</a></nav>',
-        '<h2 id="theo-ap">Tổng hợp theo ấp</h2>', _html_table(by_hamlet),
-        '<h2 id="theo-dieu-tra-vien">Theo điều tra viên</h2>', _html_table(by_enumerator),
+        '<h2 id="theo-ap">Tổng hợp theo ấp</h2>', by_hamlet,
+        '<h2 id="theo-dieu-tra-vien">Theo điều tra viên</h2>', by_enumerator,
     ]
-    iss = issues.assign(enumerator=issues["enumerator"].astype(object).fillna(""), hamlet=issues["hamlet"].astype(object).fillna(""))
-    if len(iss):
-        counts = (iss.assign(rule=iss["rule"].map(lambda r: RULE_LABELS.get(r, r)))
-                  .groupby(["enumerator", "rule"]).size().rename("n").reset_index())
-        parts.append("<h3>Vấn đề theo điều tra viên</h3>")
-        for who, group in counts.groupby("enumerator", sort=True):
-            items = ", ".join(f"{_e(r)}: {int(n)}" for r, n in zip(group["rule"], group["n"]))
-            parts.append(f"<p><strong>{_e(who) or '(không rõ)'}</strong> — {items}</p>")
+    if sections:  # every issue is in some hamlet's section
+        parts += ["<h3>Vấn đề theo điều tra viên</h3>", *paragraphs]
     parts.append('<h2 id="chi-tiet">Chi tiết theo ấp</h2>')
-    if not len(iss):
-        parts.append("<p>Không có vấn đề nào.</p>")
-    for code, group in iss.groupby("hamlet", sort=True):
-        label = f"{names.get(code, '')} ({code})" if code else "(không rõ ấp)"
-        parts.append(f"<h3>{_e(label)} — {len(group)} vấn đề</h3>")
-        table = issue_table(group)
-        classes = table[ISSUE_HEADERS["severity"]].map({v: k for k, v in SEVERITY_LABELS.items()})
-        parts.append(_html_table(table.drop(columns=[ISSUE_HEADERS["hamlet"], ISSUE_HEADERS["rule"]]), classes))
+    parts += sections or ["<p>Không có vấn đề nào.</p>"]
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 
@@ -457,22 +542,44 @@ def report_files(issues: pd.DataFrame, households: pd.DataFrame, excluded: pd.Da
     """The quality report for the publication: {relative path: bytes}.
 
     ``commune/bao-cao-chat-luong.{xlsx,html}`` for the whole commune and
-    ``hamlets/<code>/bao-cao-chat-luong.{xlsx,html}`` for each hamlet of `hamlet_names`.
+    ``hamlets/<code>/bao-cao-chat-luong.{xlsx,html}`` for each hamlet of `hamlet_names`: what the
+    commune's files give for the hamlet's own households, issues and excluded households. The
+    hamlets' tables are computed for all hamlets at once and cut by hamlet: a mask per hamlet
+    would read every table once per hamlet.
     """
     title = "BÁO CÁO CHẤT LƯỢNG DỮ LIỆU RÀ SOÁT"
     out: dict[str, bytes] = {}
 
-    def render(folder: str, iss: pd.DataFrame, hh: pd.DataFrame, exc: pd.DataFrame, place: str, names: Mapping[str, str]) -> None:
-        by_hamlet = hamlet_summary(hh, iss, exc, names)
-        by_enumerator = enumerator_summary(hh, iss, questionnaire)
-        sheets = {"Theo ấp": by_hamlet, "Theo điều tra viên": by_enumerator, "Chi tiết": issue_table(iss)}
+    def write(folder: str, place: str, sheets: dict[str, pd.DataFrame], page: tuple) -> None:
         out[f"{folder}/{REPORT_NAME}.xlsx"] = report_xlsx(sheets, f"{title} — {place}", published_on)
-        page = report_html(iss, by_hamlet, by_enumerator, title=title, place=place, published_on=published_on, hamlet_names=names)
-        out[f"{folder}/{REPORT_NAME}.html"] = page.encode("utf-8")
+        text = report_html(*page, title=title, place=place, published_on=published_on)
+        out[f"{folder}/{REPORT_NAME}.html"] = text.encode("utf-8")
 
-    render("commune", issues, households, excluded, commune_name, hamlet_names)
-    hamlet_of_issue = issues["hamlet"].astype(object)
-    for code, name in sorted(hamlet_names.items()):
-        render(f"hamlets/{code}", issues[hamlet_of_issue == code], households[households["hamlet"].astype(object) == code],
-               excluded[excluded["hamlet"].astype(object) == code], f"{name}, {commune_name}", {code: name})
+    by_hamlet, details, shown = hamlet_summary(households, issues, excluded, hamlet_names), issue_table(issues), _filled(issues)
+    by_enumerator = enumerator_summary(households, issues, questionnaire)
+    summary_rows, sections = _html_rows(by_hamlet), _issue_sections(shown, hamlet_names)
+    write("commune", commune_name, {"Theo ấp": by_hamlet, "Theo điều tra viên": by_enumerator, "Chi tiết": details},
+          (_table_html(by_hamlet.columns, summary_rows), _html_table(by_enumerator), _enumerator_paragraphs(shown, 0, 1)[0],
+           list(sections.values())))
+
+    codes = sorted(hamlet_names)
+    hamlets = pd.Index(codes, dtype=object)
+    at, issue_at = _hamlet_of(households["hamlet"], hamlets), _hamlet_of(issues["hamlet"], hamlets)
+    interviews = _interviews(households, _minutes_by_hamlet(households, questionnaire, _split(at, len(codes))), at)
+    by_enumerators = _enumerator_table(interviews, _issue_flags(issues, issue_at))
+    enumerators, enumerator_rows = _split(by_enumerators.pop("at").to_numpy(), len(codes)), _html_rows(by_enumerators)
+    paragraphs = _enumerator_paragraphs(shown, issue_at, len(codes))
+    detail_rows = _split(_hamlet_of(details[ISSUE_HEADERS["hamlet"]], hamlets), len(codes))
+    summary_row = {code: [k] for k, code in enumerate(by_hamlet["Mã ấp"])}  # codes are never "": no unknown hamlet's row
+    for k, code in enumerate(codes):
+        summary, mine = summary_row[code], enumerators[k]
+        sheets = {"Theo ấp": _rows(by_hamlet, summary), "Theo điều tra viên": _rows(by_enumerators, mine),
+                  "Chi tiết": _rows(details, detail_rows[k])}
+        page = (_table_html(by_hamlet.columns, summary_rows[summary]), _table_html(by_enumerators.columns, enumerator_rows[mine]),
+                paragraphs[k], [sections[code]] if code in sections else [])
+        write(f"hamlets/{code}", f"{hamlet_names[code]}, {commune_name}", sheets, page)
     return out
+
+
+def _rows(table: pd.DataFrame, positions) -> pd.DataFrame:
+    return table.iloc[positions].reset_index(drop=True)

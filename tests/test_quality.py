@@ -100,3 +100,32 @@ def test_report_bytes_are_deterministic():
     args = dict(hamlet_names={"A01": "Ấp Một"}, commune_name="Xã Vĩnh Phong", published_on=dt.date(2026, 12, 1))
     assert quality.report_files(issues, households, excluded, QUESTIONNAIRE, **args) == quality.report_files(
         issues, households, excluded, QUESTIONNAIRE, **args)
+
+
+def test_each_hamlets_files_are_what_its_own_data_alone_gives():
+    """The hamlets' files are cut from tables computed for all hamlets at once: each must still be the report of
+    that hamlet's own households, issues and excluded households, rendered alone."""
+    plan = [("A01", "Chị Hà", 30), ("A01", "Chị Hà", 3), ("A01", None, 35), ("A02", "Chị Hà", 31), ("A02", "Anh Bé", 25),
+            ("A02", "Anh Bé", 25), ("A02", "Anh Bé", 25), ("A03", "<b>Lực</b>", 40), ("A03", "Chị Hà", 33), ("A03", "=Tư", 28)]
+    subs = [timed(k % 6, who, f"2026-10-01T09:{3 * k:02d}:00+07:00", minutes, hamlet=hamlet)
+            for k, (hamlet, who, minutes) in enumerate(plan)]
+    checked = check_tables(tidy(subs), QUESTIONNAIRE)
+    strays = pd.DataFrame([{"submission_id": "x1", "hamlet": None, "enumerator": "Chị Hà", "rule": "required", "severity": "error"},
+                           {"submission_id": "x2", "hamlet": "Z9", "enumerator": "Anh Bé", "rule": "missing_gps", "severity": "warning"}])
+    issues = pd.concat([checked.issues, strays.reindex(columns=ISSUE_COLUMNS)], ignore_index=True)
+    excluded = pd.concat([checked.excluded, pd.DataFrame([{"submission_id": "x3", "hamlet": "A02", "reason": "trùng hộ"}])],
+                         ignore_index=True)
+    names = {"A01": "Ấp Một", "A02": "Ấp <Hai>", "A03": "Ấp Ba", "A04": "Ấp Bốn"}  # A04: no households
+    day = dt.date(2026, 12, 1)
+    files = quality.report_files(issues, checked.households, excluded, QUESTIONNAIRE, hamlet_names=names,
+                                 commune_name="Xã Vĩnh Phong", published_on=day)
+    for code, name in names.items():
+        def own(frame: pd.DataFrame) -> pd.DataFrame:
+            return frame[frame["hamlet"].astype(object) == code]
+
+        alone = quality.report_files(own(issues), own(checked.households), own(excluded), QUESTIONNAIRE, hamlet_names={code: name},
+                                     commune_name=f"{name}, Xã Vĩnh Phong", published_on=day)
+        for kind in ("xlsx", "html"):
+            assert files[f"hamlets/{code}/bao-cao-chat-luong.{kind}"] == alone[f"commune/bao-cao-chat-luong.{kind}"], (code, kind)
+    assert set(issues["rule"]) >= {"short_interview", "rapid_succession", "identical_answers"}
+    assert "Không có vấn đề nào." in files["hamlets/A04/bao-cao-chat-luong.html"].decode("utf-8")
