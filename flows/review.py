@@ -236,8 +236,8 @@ def facts_detail_csv(classified: pd.DataFrame, ruleset) -> CsvParts:
     `facts_detail` sorts them, so the parts follow one another in its order."""
     columns = ["submission_id", "household_id", "hamlet", *(f"{p}_{ind.id}" for ind in ruleset.indicators for p in ("deprived", "fact"))]
     ordered = classified[columns].sort_values(["hamlet", "household_id", "submission_id"], kind="mergesort")
-    return CsvParts(lambda: (facts_mod.facts_detail(ordered.iloc[start:start + DETAIL_PART], ruleset)
-                             for start in range(0, max(len(ordered), 1), DETAIL_PART)))
+    return CsvParts(facts_mod.facts_detail, [(ordered.iloc[start:start + DETAIL_PART], ruleset)
+                                             for start in range(0, max(len(ordered), 1), DETAIL_PART)])
 
 
 def fact_labels() -> facts_mod.Labels:

@@ -52,7 +52,7 @@ import re
 import secrets
 import shutil
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,7 +62,7 @@ import pandas as pd
 import xlsxwriter
 
 from rasoat.pipeline.posting_pdf import posting_pdf
-from rasoat.pipeline.workers import run_parts, workers_for
+from rasoat.pipeline.workers import run_parts, stream_parts, workers_for
 
 __all__ = [
     "PublicationHeading",
@@ -778,19 +778,28 @@ class CsvParts:
     """A table published as CSV, produced and written a part (some rows) at a time, so a province's
     tables of millions of rows are never held whole, neither as a table nor as bytes.
 
-    `parts()` yields tables with the same columns, at least one (it may be empty); the file is
-    byte for byte `csv_bytes` of them concatenated."""
+    Part k is `table(*pieces[k])`; all parts have the same columns and there is at least one (it
+    may be empty). The file is byte for byte `csv_bytes` of the parts concatenated. `table` is a
+    module-level function: with `workers` > 1 the parts are made and converted in worker processes,
+    a few at a time, and written in order."""
 
-    parts: Callable[[], Iterable[pd.DataFrame]]
+    table: Callable[..., pd.DataFrame]
+    pieces: Sequence[tuple]
 
-    def write(self, path: Path) -> None:
+    def write(self, path: Path, workers: int = 1) -> None:
+        if not self.pieces:
+            raise ValueError(f"{path.name}: no part to write, not even the header")
+        jobs = [(self.table, k == 0, *piece) for k, piece in enumerate(self.pieces)]
         with open(path, "wb") as fh:
-            for i, part in enumerate(self.parts()):
-                fh.write(csv_bytes(part, header=i == 0))
-            if fh.tell() == 0:
-                raise ValueError(f"{path.name}: no part to write, not even the header")
+            for data in stream_parts(_part_csv, jobs, workers):
+                fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+
+
+def _part_csv(table: Callable[..., pd.DataFrame], header: bool, *piece) -> bytes:
+    """One part of a `CsvParts` file, as bytes (run in a worker process for a province)."""
+    return csv_bytes(table(*piece), header=header)
 
 
 def _csv_text(value: str | int | float | bool | None) -> str:
@@ -1188,7 +1197,7 @@ def _write_all(root: Path, classified: pd.DataFrame, tables: Mapping[str, pd.Dat
             raise ValueError(f"extra file {relative!r} would replace a file of the publication")
         target.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(data, CsvParts):
-            data.write(target)
+            data.write(target, workers_for(len(classified), PARALLEL_FROM, len(data.pieces)))
         else:
             _fsync_write(target, data)
 

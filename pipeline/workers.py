@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
 ENV = "RASOAT_WORKERS"
@@ -34,13 +35,32 @@ def workers_for(items: int, parallel_from: int, parts: int | None = None) -> int
 
 
 def run_parts(fn: Callable[..., Any], jobs: Sequence[tuple], workers: int) -> list:
-    """`fn(*job)` for every job, in order; in `workers` processes when more than one.
+    """`fn(*job)` for every job, in order; in `workers` processes when more than one (see `stream_parts`)."""
+    return list(stream_parts(fn, jobs, workers))
+
+
+def stream_parts(fn: Callable[..., Any], jobs: Sequence[tuple], workers: int) -> Iterator:
+    """`fn(*job)` of each job, yielded in order as they finish; in `workers` processes when more than one,
+    with at most two jobs per worker handed out at a time, so big parts never pile up in memory.
 
     `fn` and the jobs' arguments must pickle (a module-level function, tables, paths). Processes
     are spawned, not forked: the caller may hold threads (Prefect's), which a forked child would
-    inherit half-held. The first failing job's exception is raised once the others are done.
+    inherit half-held. A failing job's exception is raised when its turn comes; the pool is then
+    shut down, its queued jobs cancelled.
     """
     if workers <= 1 or len(jobs) <= 1:
-        return [fn(*job) for job in jobs]
+        for job in jobs:
+            yield fn(*job)
+        return
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return list(pool.map(fn, *zip(*jobs)))
+        pending: deque[Future] = deque()
+        try:
+            for job in jobs:
+                pending.append(pool.submit(fn, *job))
+                if len(pending) >= 2 * workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import operator
 import os
 import unicodedata
 from pathlib import Path
@@ -471,13 +472,16 @@ def test_indicator_workbook_draws_charts_from_its_own_cells(classified, tables, 
     assert current_publication(tmp_path / "c") is None
 
 
-def test_a_table_written_in_parts_is_the_csv_of_the_whole_table_and_listed_in_the_manifest(classified, tables, tmp_path):
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_table_written_in_parts_is_the_csv_of_the_whole_table_and_listed_in_the_manifest(classified, tables, tmp_path,
+                                                                                          monkeypatch, workers):
+    monkeypatch.setenv("RASOAT_WORKERS", workers)  # 2: the parts are made in worker processes, as for a province
     awkward = pd.DataFrame({"Mã hộ": ["H1", "=SUM(A1)", None, "H, \"4\"", "H5"], "Số": pd.array([1, None, 3, 4, 5], dtype="Int64"),
                             "Căn cứ": ["thu nhập 1.500.000 đồng", "dòng\nmới", "", None, "Nguyễn"],
                             "Có": [True, False, True, None, False]})
     whole = csv_bytes(awkward)
-    parts = CsvParts(lambda: (awkward.iloc[i:i + 2] for i in range(0, len(awkward), 2)))
-    empty = CsvParts(lambda: iter([awkward.iloc[:0]]))
+    parts = CsvParts(operator.getitem, [(awkward, slice(i, i + 2)) for i in range(0, len(awkward), 2)])
+    empty = CsvParts(operator.getitem, [(awkward, slice(0, 0))])
     pub = _publish(classified, tables, tmp_path, files={"commune/chi-tiet.csv": parts, "commune/rong.csv": empty})
     assert (pub / "commune" / "chi-tiet.csv").read_bytes() == whole
     assert (pub / "commune" / "rong.csv").read_bytes() == csv_bytes(awkward.iloc[:0])
@@ -488,5 +492,5 @@ def test_a_table_written_in_parts_is_the_csv_of_the_whole_table_and_listed_in_th
 
 def test_parts_that_yield_nothing_fail_the_publication_and_leave_none_behind(classified, tables, tmp_path):
     with pytest.raises(ValueError, match="no part"):
-        _publish(classified, tables, tmp_path, files={"commune/x.csv": CsvParts(lambda: iter(()))})
+        _publish(classified, tables, tmp_path, files={"commune/x.csv": CsvParts(operator.getitem, [])})
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".incoming")] and current_publication(tmp_path) is None

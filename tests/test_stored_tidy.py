@@ -10,7 +10,6 @@ import pytest
 from rasoat.forms import load_questionnaire
 from rasoat.pipeline import stored_tidy, synthetic, tidy
 from rasoat.pipeline.rawstore import RawStore, current_versions
-from rasoat.pipeline.workers import workers_for
 
 QUESTIONNAIRE = synthetic.questionnaire_for(synthetic.load_example_hamlets(), load_questionnaire())
 
@@ -52,13 +51,3 @@ def test_chunks_and_workers_give_one_pass_tables(store, monkeypatch, workers):
     pd.testing.assert_frame_equal(got.members, expected.members)
     pd.testing.assert_frame_equal(got.issues, expected.issues)
     assert not got.households.set_index("submission_id").loc["uuid:broken", "readable"]
-
-
-def test_worker_count(monkeypatch):
-    monkeypatch.delenv("RASOAT_WORKERS", raising=False)
-    assert workers_for(7_500, stored_tidy.PARALLEL_FROM) == 1  # a commune: no processes to start
-    assert 1 <= workers_for(1_000_000, stored_tidy.PARALLEL_FROM, 3) <= 3
-    monkeypatch.setenv("RASOAT_WORKERS", "1")
-    assert workers_for(1_000_000, stored_tidy.PARALLEL_FROM) == 1
-    monkeypatch.setenv("RASOAT_WORKERS", "two")  # a typo never stops a run
-    assert workers_for(1_000_000, stored_tidy.PARALLEL_FROM) == 1
