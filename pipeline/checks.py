@@ -363,10 +363,12 @@ def check_tables(tidy: TidyTables, questionnaire: Questionnaire, bounding_box=No
 
     excluded_mask = reasons.notna()
     excluded = all_hh.loc[excluded_mask, ["submission_id", "household_id", "hamlet"]].assign(reason=reasons[excluded_mask].astype(object))
-    keep = all_hh.loc[~excluded_mask]
+    # nothing excluded (a clean province): the tables are passed on, not copied
+    keep = all_hh.loc[~excluded_mask] if excluded_mask.any() else all_hh
+    kept_members = members["submission_id"].isin(keep["submission_id"]).to_numpy()
     return CheckedTables(
         households=keep.reset_index(drop=True),
-        members=members[members["submission_id"].isin(keep["submission_id"])].reset_index(drop=True),
+        members=(members if kept_members.all() else members[kept_members]).reset_index(drop=True),
         excluded=excluded.reset_index(drop=True),
         issues=all_issues,
     )

@@ -265,10 +265,12 @@ def _text_order(keys: list[list[str]]) -> np.ndarray:
 
 
 def _sorted_keyed(classified: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """(the households sorted by hamlet code then household id, their hamlet codes as text)."""
+    """(the households' list columns sorted by hamlet code then household id, their hamlet codes as text).
+
+    Only the columns the lists show are reordered: a province's classified table has a hundred more."""
     hamlet = _text_column(classified["hamlet"])
     order = _text_order([hamlet, _text_column(classified["household_id"])])
-    return classified.iloc[order], np.array(hamlet, dtype=object)[order].tolist()
+    return classified[list(_REQUIRED_COLUMNS)].iloc[order], np.array(hamlet, dtype=object)[order].tolist()
 
 
 def _sorted(classified: pd.DataFrame) -> pd.DataFrame:
