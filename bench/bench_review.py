@@ -10,7 +10,8 @@ For each size, in its own process (so peak memory is that size's own):
    elements (what `rasoat sync` stores) into a SQLite raw store;
 2. the review exactly as `rasoat rerun` runs it (`flows.review._review` with the steps' plain
    functions, i.e. without Prefect), timed per stage from the stage log, with the process's
-   peak resident memory after each stage;
+   peak resident memory after each stage, and the largest worker process's peak (from 60k
+   households tidy and publication run parts in worker processes, see `pipeline/workers.py`);
 3. the baseline, in the same process on the same checked tables: a plain vectorised pandas
    script doing only the indicator and class arithmetic of the 2022–2026 rules, the floor for
    the classification stage.
@@ -188,7 +189,8 @@ def run_one(households: int) -> dict:
     total = sum(s for _, s, _ in stages)
     return {"households": result.households_classified + result.households_excluded, "stored": stored, "setup": setup,
             "hamlets": len(result.by_hamlet) - 1, "excluded": result.households_excluded, "issues": result.issues,
-            "stages": stages, "total": total, "floor_seconds": floor["seconds"], "agreement": floor["agreement"], "peak_mb": _peak_mb()}
+            "stages": stages, "total": total, "floor_seconds": floor["seconds"], "agreement": floor["agreement"], "peak_mb": _peak_mb(),
+            "worker_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
 
 
 def prefect_overhead() -> dict:
@@ -235,6 +237,7 @@ def main(argv: list[str]) -> None:
         for name, sec, mb in r["stages"]:
             print(f"{name:44} {sec:9.2f} {mb:9.0f}")
         print(f"{'raw store → publication':44} {r['total']:9.2f} {r['peak_mb']:9.0f}")
+        print(f"{'largest worker process (peak MB)':44} {'':9} {r['worker_peak_mb']:9.0f}")
         classify = sum(sec for name, sec, _ in r["stages"] if name == "classify:start → classify:classes")
         print(f"{'baseline: plain pandas classification':44} {r['floor_seconds']:9.2f}")
         print(f"classify (classes and reasons) ÷ floor: {classify / r['floor_seconds']:.1f}×; classes agree with the floor's on "
