@@ -96,40 +96,63 @@ def used_columns(expression: str, frame: pd.DataFrame) -> list[str]:
     return seen
 
 
-def _texts(values: pd.Series, column: str | None, labels: Labels) -> pd.Series:
-    """`_value_text` of every value, computed once per distinct value (whole column at once)."""
+def _coded_texts(values: pd.Series, column: str | None, labels: Labels) -> tuple[np.ndarray, np.ndarray]:
+    """(code per row, text per code): `_value_text` of every value, computed once per distinct value."""
     values = values.astype(object)
     try:
         codes, distinct = pd.factorize(values, use_na_sentinel=True)
     except TypeError:  # unhashable: not expected in these tables
-        return values.map(lambda v: _value_text(column, v, labels))
-    texts = np.array([_value_text(column, v, labels) for v in distinct] + [_value_text(column, None, labels)], dtype=object)
-    out = texts[codes]  # code -1 (missing) takes the last entry: "không rõ"
-    missing = np.flatnonzero(codes < 0)
+        return np.arange(len(values)), values.map(lambda v: _value_text(column, v, labels)).to_numpy(dtype=object)
+    texts = [_value_text(column, v, labels) for v in distinct] + [_value_text(column, None, labels), _value_text(column, pd.NaT, labels)]
+    codes = np.where(codes < 0, len(distinct), codes)  # missing: "không rõ"
+    missing = np.flatnonzero(codes == len(distinct))
     if len(missing):  # NaT is the only missing value not shown as "không rõ"
-        nat = missing[np.array([v is pd.NaT for v in values.to_numpy()[missing]], dtype=bool)]
-    else:
-        nat = missing
-    if len(nat):
-        out[nat] = _value_text(column, pd.NaT, labels)
-    return pd.Series(out, index=values.index, dtype=object)
+        codes[missing[np.array([v is pd.NaT for v in values.to_numpy()[missing]], dtype=bool)]] = len(distinct) + 1
+    return codes, np.array(texts, dtype=object)
 
 
-def _join_groups(texts, keys, sep: str) -> pd.Series:
-    """`texts` joined by `sep` per key, in row order: a Series indexed by the distinct keys (first seen first).
+def _coded_str(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(code per row, text per code) of `values.astype(str)`, computed once per distinct value."""
+    if values.dtype == object:  # 1 and 1.0 are one key but two texts
+        values = values.astype(str)
+    codes, distinct = pd.factorize(values, use_na_sentinel=False)
+    return codes, pd.Series(distinct, dtype=values.dtype).astype(str).to_numpy(dtype=object)
 
-    Like ``texts.groupby(keys).agg(sep.join)`` without a Python call per group: the rows are put
-    in key order, then the k-th text of every group is appended at once, k = 1, 2, …
+
+def _combine(codes: list[np.ndarray], rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """(combination code per row, first row of each combination): rows with the same codes share a combination."""
+    combination = np.zeros(rows, dtype=np.int64)
+    for c in codes:
+        combination = pd.factorize(combination * (int(c.max()) + 1 if len(c) else 1) + c)[0]
+    # factorize numbers combinations in order of first appearance: a first row is one above all before it
+    before = np.maximum.accumulate(np.r_[-1, combination[:-1]]) if rows else combination
+    return combination, np.flatnonzero(combination > before)
+
+
+def _fill(literals: list[str], coded: list[tuple[np.ndarray, np.ndarray]], rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """literals[0] + text 1 + literals[1] + … + literals[-1] per row, as (code per row, text per code).
+
+    Each distinct combination of the texts is concatenated once: values repeat a lot (codes, small numbers).
+    """
+    combination, first = _combine([codes for codes, _ in coded], rows)
+    out = np.full(len(first), literals[0], dtype=object)
+    for literal, (codes, texts) in zip(literals[1:], coded):
+        out = out + texts[codes[first]] + literal
+    return combination, out
+
+
+def _join_codes(texts, codes: np.ndarray, size: int, sep: str) -> np.ndarray:
+    """`texts` joined by `sep` per code 0 … size-1, in row order (None for a code without rows).
+
+    Like ``texts.groupby(codes).agg(sep.join)`` without a Python call per group: the rows are put
+    in code order, then the k-th text of every group is appended at once, k = 1, 2, …
     """
     texts = np.asarray(texts, dtype=object)
-    codes, distinct = pd.factorize(pd.Series(keys, dtype=object) if not isinstance(keys, pd.Series) else keys)
-    valid = np.flatnonzero(codes >= 0)
-    codes, texts = codes[valid], texts[valid]
     order = np.argsort(codes, kind="stable")
     codes, texts = codes[order], texts[order]
-    out = np.empty(len(distinct), dtype=object)
+    out = np.full(size, None, dtype=object)
     if not len(codes):
-        return pd.Series(out, index=pd.Index(distinct), dtype=object)
+        return out
     starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
     sizes = np.diff(np.r_[starts, len(codes)])
     rank = np.arange(len(codes)) - np.repeat(starts, sizes)
@@ -139,7 +162,33 @@ def _join_groups(texts, keys, sep: str) -> pd.Series:
     for k in range(1, sizes.max()):
         rows = by_rank[bounds[k - 1]:bounds[k]]
         out[codes[rows]] = out[codes[rows]] + sep + texts[rows]
-    return pd.Series(out, index=pd.Index(distinct), dtype=object)
+    return out
+
+
+def _join_groups(texts, keys, sep: str) -> pd.Series:
+    """`texts` joined by `sep` per key, in row order: a Series indexed by the distinct keys (first seen first)."""
+    codes, distinct = pd.factorize(pd.Series(keys, dtype=object) if not isinstance(keys, pd.Series) else keys)
+    valid = np.flatnonzero(codes >= 0)
+    joined = _join_codes(np.asarray(texts, dtype=object)[valid], codes[valid], len(distinct), sep)
+    return pd.Series(joined, index=pd.Index(distinct), dtype=object)
+
+
+@dataclass(frozen=True)
+class SubmissionKeys:
+    """Submission ids as codes shared by the household and member tables: a household's members are
+    then found by position, with `Series.map`'s meaning (by value, a missing id matching a missing id)."""
+
+    households: np.ndarray
+    members: np.ndarray
+    grouped: np.ndarray  # the members groupby counts: those with a submission id
+    size: int
+
+
+def submission_keys(households: pd.DataFrame, members: pd.DataFrame) -> SubmissionKeys:
+    # as plain objects: factorizing a string column keeping its missing values is slower
+    sid = np.concatenate([households["submission_id"].to_numpy(dtype=object), members["submission_id"].to_numpy(dtype=object)])
+    codes, distinct = pd.factorize(sid, use_na_sentinel=False)
+    return SubmissionKeys(codes[:len(households)], codes[len(households):], members["submission_id"].notna().to_numpy(dtype=bool), len(distinct))
 
 
 def _eval(frame: pd.DataFrame, expression: str, parameters: dict):
@@ -159,137 +208,218 @@ def _template_columns(frame: pd.DataFrame, template: str | None, columns: list[s
     return frame[list(dict.fromkeys(c for e in expressions for c in used_columns(e, frame)))]
 
 
-def render(template: str, frame: pd.DataFrame, parameters: dict, labels: Labels) -> pd.Series:
-    """The template filled per row of `frame`; each ``{...}`` is a pandas expression."""
-    out = np.full(len(frame), "", dtype=object)
+def _rendered(template: str, frame: pd.DataFrame, parameters: dict, labels: Labels) -> tuple[np.ndarray, np.ndarray]:
+    """`render` as (code per row, text per code)."""
+    literals, coded = [], []
     position = 0
     for m in _PLACEHOLDER.finditer(template):
-        out = out + template[position:m.start()]
+        literals.append(template[position:m.start()])
         expression = m.group(1).strip()
         if expression.startswith("@") and expression[1:] in parameters:
-            out = out + _value_text(None, parameters[expression[1:]], labels)
-        else:
+            coded.append((np.zeros(len(frame), dtype=np.int64), np.array([_value_text(None, parameters[expression[1:]], labels)], dtype=object)))
+        else:  # evaluated over all of `frame`: a template sees its own rows
             values = _eval(frame, expression, parameters)
             if not isinstance(values, pd.Series):
                 values = pd.Series([values] * len(frame), index=frame.index)
-            column = expression if expression in frame.columns else None
-            out = out + _texts(values, column, labels).to_numpy()
+            coded.append(_coded_texts(values, expression if expression in frame.columns else None, labels))
         position = m.end()
-    return pd.Series(out + template[position:], index=frame.index, dtype=object)
+    return _fill([*literals, template[position:]], coded, len(frame))
 
 
-def _columns_text(frame: pd.DataFrame, columns: list[str], labels: Labels, skip_missing: bool = False) -> pd.Series:
-    """"label: value; label: value" per row; `skip_missing` leaves out unanswered (not asked) columns."""
+def render(template: str, frame: pd.DataFrame, parameters: dict, labels: Labels) -> pd.Series:
+    """The template filled per row of `frame`; each ``{...}`` is a pandas expression."""
+    codes, texts = _rendered(template, frame, parameters, labels)
+    return pd.Series(texts[codes], index=frame.index, dtype=object)
+
+
+def _columns_coded(frame: pd.DataFrame, columns: list[str], labels: Labels, skip_missing: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """"label: value; label: value" per row as (code per row, text per code); `skip_missing` leaves out unanswered (not asked) columns."""
     if not columns or frame.empty:
-        return pd.Series("", index=frame.index, dtype=object)
-    out = np.full(len(frame), "", dtype=object)
+        return np.zeros(len(frame), dtype=np.int64), np.array([""], dtype=object)
+    coded = []
     for c in columns:
         values = frame[c].astype(object)
-        part = (labels.column(c) + ": ") + _texts(values, c, labels).to_numpy()
-        if skip_missing:
-            part = np.where(values.notna().to_numpy(dtype=bool), part, "")
-        both = (out != "") & (part != "")
-        out = out + np.where(both, "; ", "") + part
-    return pd.Series(out, index=frame.index, dtype=object)
+        codes, texts = _coded_texts(values, c, labels)
+        texts = (labels.column(c) + ": ") + texts
+        if skip_missing:  # an unanswered value is one more code, with no text
+            codes = np.where(values.notna().to_numpy(dtype=bool), codes, len(texts))
+            texts = np.append(texts, "")
+        coded.append((codes, texts))
+    combination, first = _combine([codes for codes, _ in coded], len(frame))
+    out = np.full(len(first), "", dtype=object)
+    for codes, texts in coded:
+        part = texts[codes[first]]
+        out = out + np.where((out != "") & (part != ""), "; ", "") + part
+    return combination, out
 
 
-def _member_prefix(members: pd.DataFrame) -> pd.Series:
+def _columns_text(frame: pd.DataFrame, columns: list[str], labels: Labels) -> pd.Series:
+    codes, texts = _columns_coded(frame, columns, labels)
+    return pd.Series(texts[codes], index=frame.index, dtype=object)
+
+
+def _member_texts(members: pd.DataFrame, columns: list[str], labels: Labels) -> np.ndarray:
+    """"thành viên số 3 (8 tuổi): label: value; …" per member (the answered columns only)."""
+    position = _coded_str(members["position"])
     if "age" in members:
-        age = _texts(members["age"].astype(object), None, Labels()).to_numpy()
+        age = _coded_texts(members["age"], None, Labels())
     else:
-        age = np.full(len(members), "?", dtype=object)
-    position = members["position"].astype(str).to_numpy(dtype=object)
-    return pd.Series("thành viên số " + position + " (" + age + " tuổi)", index=members.index, dtype=object)
+        age = (np.zeros(len(members), dtype=np.int64), np.array(["?"], dtype=object))
+    codes, detail = _columns_coded(members, columns, labels, skip_missing=True)
+    detail = (codes, np.where(detail != "", ": " + detail, "").astype(object))
+    codes, texts = _fill(["thành viên số ", " (", " tuổi)", ""], [position, age, detail], len(members))
+    return texts[codes]
 
 
-def _join_by_household(texts: pd.Series, members: pd.DataFrame, households: pd.DataFrame, first_only: bool = False) -> pd.Series:
-    sid = members["submission_id"]
-    if first_only:
-        firsts = ~sid.duplicated(keep="first")
-        return households["submission_id"].map(pd.Series(texts[firsts].to_numpy(), index=sid[firsts].to_numpy()))
-    return households["submission_id"].map(_join_groups(texts.to_numpy(), sid, "; "))
+def _first_per_household(rows: np.ndarray, keys: SubmissionKeys) -> np.ndarray:
+    """`rows` (member positions) less those whose household came earlier in `rows`."""
+    _, first = np.unique(keys.members[rows], return_index=True)
+    return rows[np.sort(first)]
 
 
 def indicator_facts(indicator: Indicator, households: pd.DataFrame, members: pd.DataFrame, parameters: dict,
-                    deprived: pd.Series, labels: Labels) -> pd.Series:
-    """The fact text per household (indexed like `households`) for one indicator."""
-    deprived = deprived.astype(bool)
-    out = pd.Series("", index=households.index, dtype=object)
+                    deprived: pd.Series, labels: Labels, keys: SubmissionKeys | None = None) -> pd.Series:
+    """The fact text per household (indexed like `households`) for one indicator; `keys` as `submission_keys` gives them."""
+    deprived = deprived.astype(bool).to_numpy(dtype=bool)
     if indicator.kind == "household":
         expression = " ".join(indicator.household.split())
         columns = used_columns(expression, households)
         # each row is rendered once: the deprived rows with `fact`, the others with `fact_not` (row-wise templates)
         text = np.empty(len(households), dtype=object)
-        for rows, template in ((deprived.to_numpy(dtype=bool), indicator.fact), (~deprived.to_numpy(dtype=bool), indicator.fact_not)):
+        for rows, template in ((deprived, indicator.fact), (~deprived, indicator.fact_not)):
             part = _template_columns(households, template, columns)[rows]
             text[rows] = (render(template, part, parameters, labels) if template else _columns_text(part, columns, labels)).to_numpy()
         return pd.Series(text, index=households.index, dtype=object)
 
+    if keys is None:
+        keys = submission_keys(households, members)
     expression = " ".join(indicator.member.split())
     if members.empty:
-        matches = pd.Series(False, index=members.index)
+        matches = np.zeros(len(members), dtype=bool)
     else:
         matches = _eval(members, expression, parameters)
         matches = pd.Series(matches, index=members.index) if not isinstance(matches, pd.Series) else matches
-        matches = matches.astype("boolean").fillna(False).astype(bool)
-    matched = members[matches]
+        matches = matches.astype("boolean").fillna(False).to_numpy(dtype=bool)
+    matched = np.flatnonzero(matches)
     columns = [c for c in used_columns(expression, members) if c != "age"]
-    if indicator.kind in ("any_member", "no_member"):  # share_of_members lists positions only
-        shown = matched
-        if indicator.kind == "no_member":  # only each household's first matching member is shown
-            shown = matched[~matched["submission_id"].duplicated(keep="first").to_numpy()]
-        if indicator.fact:
-            member_text = render(indicator.fact, shown, parameters, labels)
-        else:
-            detail = _columns_text(shown, columns, labels, skip_missing=True).to_numpy(dtype=object)
-            member_text = _member_prefix(shown) + np.where(detail != "", ": " + detail, "")
-        listed = _join_by_household(member_text, shown, households, first_only=indicator.kind == "no_member").astype(object)
-    if indicator.kind == "any_member":
-        none = "không có thành viên nào thuộc diện"
-        out = listed.fillna(none)
-        if indicator.fact_not:
-            rows = ~deprived.to_numpy(dtype=bool)
-            out = out.astype(object).copy()
-            out[rows] = render(indicator.fact_not, households[rows], parameters, labels).to_numpy()
-        return out.astype(object)
-    if indicator.kind == "no_member":
+    if indicator.kind == "share_of_members":
+        return pd.Series(_share_text(indicator, members, matched, deprived, keys), index=households.index, dtype=object)
+
+    if indicator.kind == "no_member":  # only each household's first matching member is shown
+        matched = _first_per_household(matched, keys)
+    # only the columns the text needs are selected (rows of the member table are costly to copy)
+    needed = list(dict.fromkeys(columns + [c for c in ("position", "age") if c in members]))
+    shown = _template_columns(members, indicator.fact, needed).iloc[matched]
+    if indicator.fact:
+        codes, texts = _rendered(indicator.fact, shown, parameters, labels)
+        member_text = texts[codes]
+    else:
+        member_text = _member_texts(shown, columns, labels)
+    if indicator.kind == "no_member":  # a member table lookup by submission id (a missing one included)
+        listed = np.full(keys.size, None, dtype=object)
+        listed[keys.members[matched]] = member_text
         none = "không có thành viên nào: " + ", ".join(labels.column(c) for c in columns)
-        return listed.where(~deprived, none).fillna(none).astype(object)
-    # share_of_members
-    total = members.groupby("submission_id").size()
-    count = matches.groupby(members["submission_id"]).sum()
-    n = households["submission_id"].map(count).fillna(0).astype(int)
-    m = households["submission_id"].map(total).fillna(0).astype(int)
-    share = (100 * n / m.where(m > 0)).round(0).fillna(0).astype(int)
+        out = listed[keys.households]
+        out[deprived | (out == None)] = none  # noqa: E711 (elementwise)
+        return pd.Series(out, index=households.index, dtype=object)
+    # any_member: the matching members' texts, joined per household
+    grouped = keys.grouped[matched]
+    out = _join_codes(member_text[grouped], keys.members[matched][grouped], keys.size, "; ")[keys.households]
+    out[out == None] = "không có thành viên nào thuộc diện"  # noqa: E711 (elementwise)
+    if indicator.fact_not:
+        rows = ~deprived
+        part = _template_columns(households, indicator.fact_not, [])[rows]
+        out[rows] = render(indicator.fact_not, part, parameters, labels).to_numpy()
+    return pd.Series(out, index=households.index, dtype=object)
+
+
+def _share_text(indicator: Indicator, members: pd.DataFrame, matched: np.ndarray, deprived: np.ndarray, keys: SubmissionKeys) -> np.ndarray:
+    """"2/3 thành viên thuộc diện = 67% > 50% (thành viên số 2, 3)" per household."""
+    grouped = keys.members[keys.grouped]
+    m = np.bincount(grouped, minlength=keys.size)[keys.households]
+    in_group = matched[keys.grouped[matched]]
+    n = np.bincount(keys.members[in_group], minlength=keys.size)[keys.households]
+    # the text before the positions depends on (n, m, deprived) only: made once per combination
+    combination, first = _combine([n, m, deprived.astype(np.int64)], len(n))
+    n_, m_ = pd.Series(n[first]), pd.Series(m[first])
+    share = (100 * n_ / m_.where(m_ > 0)).round(0).fillna(0).astype(int)
+    sign = pd.Series("≤", index=n_.index).where(~deprived[first], ">")
     limit = number_text(round(100 * float(indicator.above), 2))
-    positions = _join_groups(matched["position"].astype("int64").astype(str).to_numpy(dtype=object), matched["submission_id"], ", ")
-    listed_pos = households["submission_id"].map(positions).fillna("")
-    sign = pd.Series("≤", index=households.index).where(~deprived, ">")
-    text = n.astype(str) + "/" + m.astype(str) + " thành viên thuộc diện = " + share.astype(str) + "% " + sign + " " + limit + "%"
-    suffix = (" (thành viên số " + listed_pos + ")").where(listed_pos != "", "")
-    return (text + suffix).astype(object)
+    text = n_.astype(str) + "/" + m_.astype(str) + " thành viên thuộc diện = " + share.astype(str) + "% " + sign + " " + limit + "%"
+    out = text.to_numpy(dtype=object)[combination]
+    codes, positions = _coded_str(members["position"].iloc[in_group].astype("int64"))
+    listed = _join_codes(positions[codes], keys.members[in_group], keys.size, ", ")[keys.households]
+    rows = np.flatnonzero(listed != None)  # noqa: E711 (elementwise)
+    out[rows] = out[rows] + " (thành viên số " + listed[rows] + ")"
+    return out
 
 
 def facts_table(classified: pd.DataFrame, members: pd.DataFrame, ruleset: RuleSet, labels: Labels) -> pd.DataFrame:
-    """One row per household and indicator: deprived or not and the fact (FACT_COLUMNS)."""
-    parts = []
-    for ind in ruleset.indicators:
-        deprived = classified[f"deprived_{ind.id}"].astype(bool)
-        text = indicator_facts(ind, classified, members, ruleset.parameters, deprived, labels)
-        parts.append(pd.DataFrame({
-            "submission_id": classified["submission_id"].to_numpy(),
-            "household_id": classified["household_id"].to_numpy() if "household_id" in classified else None,
-            "hamlet": classified["hamlet"].to_numpy(),
-            "indicator": ind.id, "name": ind.name, "deprived": deprived.to_numpy(), "fact": text.to_numpy(),
-            "confidence": ind.confidence, "provisional": bool(ind.provisional or ruleset.provisional),
-        }))
-    if not parts:
+    """One row per household and indicator: deprived or not and the fact (FACT_COLUMNS), indicator after indicator."""
+    if not ruleset.indicators:
         return pd.DataFrame(columns=FACT_COLUMNS)
-    return pd.concat(parts, ignore_index=True)[FACT_COLUMNS]
+    keys = submission_keys(classified, members)
+    indicators = ruleset.indicators
+    deprived = [classified[f"deprived_{ind.id}"].astype(bool) for ind in indicators]
+    facts = [indicator_facts(ind, classified, members, ruleset.parameters, d, labels, keys) for ind, d in zip(indicators, deprived)]
+
+    # each column made once for all indicators; its type inferred from the values, as a frame per indicator had it
+    def repeated(values) -> pd.Series:  # the same column for every indicator
+        return pd.concat([pd.Series(values)] * len(indicators), ignore_index=True)
+
+    which = np.repeat(np.arange(len(indicators)), len(classified))
+
+    def per_indicator(values: list) -> pd.Series:  # one value per indicator, for each of its rows
+        return pd.Series(pd.Series(values).array.take(which))
+
+    return pd.DataFrame({
+        "submission_id": repeated(classified["submission_id"].to_numpy()),
+        "household_id": repeated(classified["household_id"].to_numpy() if "household_id" in classified else [None] * len(classified)),
+        "hamlet": repeated(classified["hamlet"].to_numpy()),
+        "indicator": per_indicator([ind.id for ind in indicators]), "name": per_indicator([ind.name for ind in indicators]),
+        "deprived": np.concatenate([d.to_numpy() for d in deprived]),
+        "fact": pd.concat([pd.Series(f.to_numpy()) for f in facts], ignore_index=True),
+        "confidence": per_indicator([ind.confidence for ind in indicators]),
+        "provisional": np.repeat([bool(ind.provisional or ruleset.provisional) for ind in indicators], len(classified)),
+    }, copy=False)
+
+
+def _indicator_blocks(classified: pd.DataFrame, facts: pd.DataFrame) -> list[tuple[str, slice]] | None:
+    """(indicator, its rows) when `facts` is as `facts_table` makes it for `classified`: one block of rows
+    per indicator, each in the households' order, the submission ids unique. None otherwise."""
+    n = len(classified)
+    if not n or len(facts) % n or not isinstance(facts["fact"].dtype, pd.StringDtype):
+        return None
+    sid = classified["submission_id"].to_numpy()
+    fact_sid, indicator = facts["submission_id"].to_numpy(), facts["indicator"].to_numpy()
+    blocks = [(indicator[start], slice(start, start + n)) for start in range(0, len(facts), n)]
+    if len({ind for ind, _ in blocks}) < len(blocks) or not classified["submission_id"].is_unique:
+        return None
+    if all((indicator[rows] == ind).all() and (fact_sid[rows] == sid).all() for ind, rows in blocks):
+        return blocks
+    return None
 
 
 def with_facts(classified: pd.DataFrame, facts: pd.DataFrame) -> pd.DataFrame:
     """`classified` plus `fact_<ID>` per indicator and `deprivation_facts` (the deprived ones, joined)."""
+    blocks = _indicator_blocks(classified, facts)
+    if blocks is None:
+        return _with_facts_by_id(classified, facts)
+    out = classified.copy(deep=False)  # copy-on-write: the new columns do not touch `classified`
+    fact, deprived = facts["fact"].to_numpy(), facts["deprived"].to_numpy(dtype=bool)
+    joined = np.full(len(classified), "", dtype=object)
+    for ind, rows in blocks:
+        out[f"fact_{ind}"] = pd.Series(fact[rows], index=out.index)
+        hit = np.flatnonzero(deprived[rows])  # the deprived ones, appended in indicator order
+        part = (ind + ": ") + fact[rows][hit]
+        joined[hit] = np.where(joined[hit] == "", part, joined[hit] + " | " + part)
+    # a string column when some household is deprived; none deprived, the texts are "" in an object column
+    out["deprivation_facts"] = pd.Series(joined, index=out.index, dtype=None if deprived.any() else object)
+    return out
+
+
+def _with_facts_by_id(classified: pd.DataFrame, facts: pd.DataFrame) -> pd.DataFrame:
+    """`with_facts` for any facts table: matched by submission id, the last fact of a submission winning."""
     out = classified.copy()
     for ind, group in facts.groupby("indicator", sort=False):
         sid = group["submission_id"]
@@ -313,19 +443,55 @@ def facts_detail_table(facts: pd.DataFrame) -> pd.DataFrame:
     })
 
 
+def _sorted_rows(keys: pd.DataFrame) -> np.ndarray:
+    """The rows of `keys` (a RangeIndex) in the order of ``sort_values(list(keys), kind="mergesort")``.
+
+    One stable sort per column, the last first, comparing the values as pandas does: at a million
+    households several times faster than pandas' sorted factorizing. Values that do not compare
+    (missing ones, mixed types) are left to pandas.
+    """
+    if keys.notna().all().all():
+        order = np.arange(len(keys))
+        try:
+            for c in reversed(keys.columns):
+                order = order[np.argsort(keys[c].to_numpy(dtype=object)[order], kind="stable")]
+            return order
+        except TypeError:
+            pass
+    return keys.sort_values(list(keys.columns), kind="mergesort").index.to_numpy()
+
+
 def facts_detail(classified: pd.DataFrame, ruleset) -> pd.DataFrame:
-    """Per household and indicator: deprived or not and the facts (published as commune/chi-tiet-chi-so.csv)."""
-    parts = [pd.DataFrame({"submission_id": classified["submission_id"], "household_id": classified["household_id"],
-                           "hamlet": classified["hamlet"], "indicator": ind.id, "name": ind.name,
-                           "deprived": classified[f"deprived_{ind.id}"].astype(bool), "fact": classified[f"fact_{ind.id}"],
-                           "confidence": ind.confidence, "provisional": bool(ind.provisional or ruleset.provisional)})
-             for ind in ruleset.indicators]
-    if not parts:
+    """Per household and indicator: deprived or not and the facts (published as commune/chi-tiet-chi-so.csv).
+
+    Sorted by hamlet, household, submission; a household's indicators in rule-set order. The row labels
+    are those of a table of one block of `len(classified)` rows per indicator.
+    """
+    indicators = ruleset.indicators
+    if not indicators:
         return facts_detail_table(pd.DataFrame(columns=FACT_COLUMNS))
-    table = pd.concat(parts, ignore_index=True)
-    # sorted by hamlet, household, submission; a household's indicators in rule-set order: the households
-    # are sorted once, then each one's rows (one per indicator, `len(classified)` apart) follow in turn
-    keys = classified[["hamlet", "household_id", "submission_id"]].reset_index(drop=True)
-    households = keys.sort_values(["hamlet", "household_id", "submission_id"], kind="mergesort").index.to_numpy()
-    rows = (households[:, None] + len(classified) * np.arange(len(parts))[None, :]).ravel()
-    return facts_detail_table(table.take(rows))
+    households = _sorted_rows(classified[["hamlet", "household_id", "submission_id"]].reset_index(drop=True))
+    k = len(indicators)
+    each = np.repeat(households, k)  # the household of every row, and (tiled) its indicator
+    which = np.tile(np.arange(k), len(households))
+    index = pd.Index(each + len(classified) * which)
+
+    def per_household(column: pd.Series) -> pd.Series:
+        return column.take(each).set_axis(index)
+
+    def per_indicator(values: list) -> pd.Series:
+        return pd.Series(values).take(which).set_axis(index)
+
+    def stacked(columns: list[pd.Series]) -> pd.Series:  # the table's column: one block per indicator
+        return pd.concat(columns, ignore_index=True).take(index).set_axis(index)
+
+    deprived = np.stack([classified[f"deprived_{ind.id}"].astype(bool).to_numpy() for ind in indicators], axis=1)[households].ravel()
+    provisional = np.tile([bool(ind.provisional or ruleset.provisional) for ind in indicators], len(households))
+    return pd.DataFrame({
+        "Mã hộ": per_household(classified["household_id"]), "Ấp": per_household(classified["hamlet"]),
+        "Mã chỉ số": per_indicator([ind.id for ind in indicators]), "Chỉ số": per_indicator([ind.name for ind in indicators]),
+        "Thiếu hụt": pd.Series(deprived, index=index).map({True: "Có", False: "Không"}),
+        "Căn cứ": stacked([classified[f"fact_{ind.id}"] for ind in indicators]),
+        "Độ tin cậy": per_indicator([ind.confidence for ind in indicators]),
+        "Quy tắc tạm thời": pd.Series(provisional, index=index).map({True: "Có", False: ""}),
+    }, copy=False)

@@ -14,9 +14,11 @@ from config. Pure functions over DataFrames.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from rasoat.pipeline.classify import CLASS_LABELS, NEAR_POOR, NOT_POOR, POOR, WORKING_STATUSES
+from rasoat.pipeline.facts import submission_keys
 from rasoat.settings import ConfigError, PointsTable, RuleSet
 
 POINTS_COLUMNS = ["score_a", "score_b", "score_a_line", "points_class", "points_items"]
@@ -29,15 +31,18 @@ def points_applicable(ruleset: RuleSet, table: PointsTable | None) -> bool:
 
 def scoring_frame(households: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
     """The household table plus the derived columns points tables may use."""
-    out = households.copy()
-    workers = members["labour_status"].isin(WORKING_STATUSES).groupby(members["submission_id"]).sum()
+    out = households.copy(deep=False)  # copy-on-write: the new columns leave `households` as it is
+    keys = submission_keys(households, members)
+    counted = keys.members[keys.grouped]
+
+    def per_household(flags: pd.Series) -> np.ndarray:  # the members flagged, per household
+        flags = flags.to_numpy(dtype=bool, na_value=False)[keys.grouped]
+        return np.bincount(counted, weights=flags, minlength=keys.size)[keys.households].astype("int64")
+
     age = pd.to_numeric(members["age"], errors="coerce")
-    children = (age < 16).groupby(members["submission_id"]).sum()
-    elderly = (age >= 60).groupby(members["submission_id"]).sum()
-    sid = out["submission_id"]
-    out["workers"] = sid.map(workers).fillna(0).astype("int64")
-    out["children"] = sid.map(children).fillna(0).astype("int64")
-    out["elderly"] = sid.map(elderly).fillna(0).astype("int64")
+    out["workers"] = per_household(members["labour_status"].isin(WORKING_STATUSES))
+    out["children"] = per_household(age < 16)
+    out["elderly"] = per_household(age >= 60)
     size = pd.to_numeric(out["members"], errors="coerce").astype(float)
     out["floor_area_per_member"] = pd.to_numeric(out["floor_area"], errors="coerce").astype(float) / size.where(size > 0)
     return out
@@ -46,23 +51,24 @@ def scoring_frame(households: pd.DataFrame, members: pd.DataFrame) -> pd.DataFra
 def score_a(households: pd.DataFrame, members: pd.DataFrame, table: PointsTable) -> tuple[pd.Series, pd.Series]:
     """(score A per household, the ids of the items that scored, joined), indexed like `households`."""
     frame = scoring_frame(households, members)
-    score = pd.Series(float(table.base), index=households.index)
-    items = pd.Series("", index=households.index, dtype=object)
+    score = np.full(len(households), float(table.base))
+    items = np.full(len(households), "", dtype=object)
     for position, item in enumerate(table.items):
         try:
             hit = frame.eval(" ".join(item.when.split()), engine="python")
         except Exception as exc:
             raise ConfigError(f"{table.source_file}: items[{position}] ({item.id}).when: cannot evaluate "
                               f"({type(exc).__name__}: {exc})") from None
-        hit = (pd.Series(hit, index=frame.index) if not isinstance(hit, pd.Series) else hit).astype("boolean").fillna(False).astype(bool)
+        hit = (pd.Series(hit, index=frame.index) if not isinstance(hit, pd.Series) else hit).astype("boolean").fillna(False).to_numpy(dtype=bool)
         score = score + hit * float(item.points)
-        items = items.where(~hit, items + (items.ne("").map({True: ", ", False: ""})) + item.id)
-    return score, items
+        rows = np.flatnonzero(hit)  # only the rows that scored get longer
+        items[rows] = np.where(items[rows] == "", item.id, items[rows] + ", " + item.id)
+    return pd.Series(score, index=households.index), pd.Series(items, index=households.index, dtype=object)
 
 
 def classify_by_points(classified: pd.DataFrame, members: pd.DataFrame, ruleset: RuleSet, table: PointsTable) -> pd.DataFrame:
     """`classified` plus POINTS_COLUMNS (score A, score B, the line, the class by points)."""
-    out = classified.copy()
+    out = classified.copy(deep=False)  # copy-on-write: the new columns leave `classified` as it is
     if not points_applicable(ruleset, table):
         for c in POINTS_COLUMNS:
             out[c] = None
@@ -102,14 +108,22 @@ def use_points_as_class(classified: pd.DataFrame) -> pd.DataFrame:
 
     The direct method's class is kept in `direct_class`; the reason says which method decided.
     """
-    out = classified.copy()
+    out = classified.copy(deep=False)  # copy-on-write: the changes leave `classified` as it is
     out["direct_class"] = out["household_class"]
     decided = out["points_class"].notna()
     out.loc[decided, "household_class"] = out.loc[decided, "points_class"]
     out["class_label"] = out["household_class"].map(CLASS_LABELS)
-    out.loc[decided, "reason"] = (
-        "Chấm điểm: điểm A " + out.loc[decided, "score_a"].map(lambda v: f"{v:g}") + " (ngưỡng "
-        + out.loc[decided, "score_a_line"].map(lambda v: f"{v:g}") + "), điểm B " + out.loc[decided, "score_b"].astype(str)
-        + " → " + out.loc[decided, "class_label"].str.lower()
-    )
+    out.loc[decided, "reason"] = _points_reason(out.loc[decided, ["score_a", "score_a_line", "score_b", "class_label"]])
     return out
+
+
+def _points_reason(decided: pd.DataFrame) -> pd.Series:
+    """"Chấm điểm: điểm A … → hộ …" per row, written once per distinct (scores, line, class): they repeat a lot."""
+    combination = decided.groupby(list(decided.columns), sort=False, dropna=False).ngroup().to_numpy()
+    distinct = decided.iloc[np.unique(combination, return_index=True)[1]]  # the first row of each, in `combination`'s numbering
+    text = (
+        "Chấm điểm: điểm A " + distinct["score_a"].map(lambda v: f"{v:g}") + " (ngưỡng "
+        + distinct["score_a_line"].map(lambda v: f"{v:g}") + "), điểm B " + distinct["score_b"].astype(str)
+        + " → " + distinct["class_label"].str.lower()
+    )
+    return pd.Series(text.to_numpy(dtype=object)[combination], index=decided.index)
