@@ -113,7 +113,8 @@ def use_points_as_class(classified: pd.DataFrame) -> pd.DataFrame:
     decided = out["points_class"].notna()
     out.loc[decided, "household_class"] = out.loc[decided, "points_class"]
     out["class_label"] = out["household_class"].map(CLASS_LABELS)
-    out.loc[decided, "reason"] = _points_reason(out.loc[decided, ["score_a", "score_a_line", "score_b", "class_label"]])
+    if decided.any():  # no household scored (or none at all): the direct method's reasons stand
+        out.loc[decided, "reason"] = _points_reason(out.loc[decided, ["score_a", "score_a_line", "score_b", "class_label"]])
     return out
 
 

@@ -219,3 +219,13 @@ def test_the_index_under_provisional_rules_says_so():
     index = alkire_foster(frame, RULES_2027, AF, ["A01"])
     assert index["MPI"].iloc[0] == pytest.approx(0.25)  # H = 1, A = 3/12
     assert "quy tắc tạm thời" in index_table(index, RULES_2027, AF, {})["Ghi chú"].iloc[0]
+
+
+def test_points_as_class_with_no_household_scored_keeps_the_direct_method():
+    out = classify([household("a")], [adult("a")], rules=RULES_2027).reset_index()
+    scored = classify_by_points(out, frames([household("a")], [adult("a")])[1], RULES_2027, TABLE)
+    for table in (scored, scored.iloc[:0]):  # nobody scored; no household at all
+        decided = use_points_as_class(table)
+        assert decided["household_class"].tolist() == table["household_class"].tolist()
+        assert decided["reason"].tolist() == table["reason"].tolist()
+        assert decided["direct_class"].tolist() == table["household_class"].tolist()
