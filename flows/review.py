@@ -25,7 +25,7 @@ from rasoat.pipeline import facts as facts_mod
 from rasoat.pipeline import history as history_mod
 from rasoat.pipeline import movements as movements_mod
 from rasoat.pipeline import points as points_mod
-from rasoat.pipeline.publish import (PARALLEL_FROM, CsvParts, PublicationHeading, csv_bytes, current_publication, printable_lists,
+from rasoat.pipeline.publish import (PARALLEL_FROM, PublicationHeading, csv_bytes, current_publication, printable_lists,
                                      publish, remove_incomplete)
 from rasoat.pipeline.runlock import RunSkipped, run_lock  # noqa: F401  (RunSkipped is re-exported for callers)
 from rasoat.pipeline.rawstore import RawStore, current_versions, default_store_url, redacted_url
@@ -207,7 +207,7 @@ def report_task(classified: pd.DataFrame, checked: checks.CheckedTables, report:
     if reference_year is not None:
         ruleset = settings.ruleset_for(reference_year)
         if f"fact_{ruleset.indicators[0].id}" in classified:
-            files["commune/chi-tiet-chi-so.csv"] = facts_detail_csv(classified, ruleset)
+            files["commune/chi-tiet-chi-so.csv"] = facts_mod.facts_detail_parts(classified, ruleset)
         if movements is not None:
             heading = publication_heading(settings, ruleset, reference_year, classified, published_on)
             hamlet_names = {h.code: h.name for h in settings.hamlets}
@@ -225,19 +225,6 @@ def report_task(classified: pd.DataFrame, checked: checks.CheckedTables, report:
     stage_log.info("report:done files=%d class_changes=%d previous=%s", len(files), len(changes),
                    previous_folder.name if previous_folder else "none")
     return tables, files, changes
-
-
-DETAIL_PART = 50_000  # households per part of chi-tiet-chi-so.csv (a dozen rows each)
-
-
-def facts_detail_csv(classified: pd.DataFrame, ruleset) -> CsvParts:
-    """chi-tiet-chi-so.csv, produced a part of the households at a time: at a province's size the
-    whole table (households × indicators rows) would take gigabytes. The households are sorted as
-    `facts_detail` sorts them, so the parts follow one another in its order."""
-    columns = ["submission_id", "household_id", "hamlet", *(f"{p}_{ind.id}" for ind in ruleset.indicators for p in ("deprived", "fact"))]
-    ordered = classified[columns].sort_values(["hamlet", "household_id", "submission_id"], kind="mergesort")
-    return CsvParts(facts_mod.facts_detail, [(ordered.iloc[start:start + DETAIL_PART], ruleset)
-                                             for start in range(0, max(len(ordered), 1), DETAIL_PART)])
 
 
 def fact_labels() -> facts_mod.Labels:

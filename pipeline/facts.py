@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from rasoat.pipeline.publish import CsvParts
 from rasoat.settings import Indicator, RuleSet
 
 FACT_COLUMNS = ["submission_id", "household_id", "hamlet", "indicator", "name", "deprived", "fact", "confidence", "provisional"]
@@ -495,3 +496,15 @@ def facts_detail(classified: pd.DataFrame, ruleset) -> pd.DataFrame:
         "Độ tin cậy": per_indicator([ind.confidence for ind in indicators]),
         "Quy tắc tạm thời": pd.Series(provisional, index=index).map({True: "Có", False: ""}),
     }, copy=False)
+
+
+DETAIL_PART = 50_000  # households per part of chi-tiet-chi-so.csv (a dozen rows each)
+
+
+def facts_detail_parts(classified: pd.DataFrame, ruleset, households: int = DETAIL_PART) -> CsvParts:
+    """chi-tiet-chi-so.csv as `facts_detail` gives it, produced `households` at a time: at a province's
+    size the whole table (households × indicators rows) would take gigabytes. The households are
+    sorted as `facts_detail` sorts them, so the parts follow one another in its order."""
+    columns = ["submission_id", "household_id", "hamlet", *(f"{p}_{ind.id}" for ind in ruleset.indicators for p in ("deprived", "fact"))]
+    ordered = classified[columns].sort_values(["hamlet", "household_id", "submission_id"], kind="mergesort")
+    return CsvParts(facts_detail, [(ordered.iloc[start:start + households], ruleset) for start in range(0, max(len(ordered), 1), households)])

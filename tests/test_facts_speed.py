@@ -80,3 +80,21 @@ def test_facts_detail_is_sorted_as_pandas_sorts(household_ids):
     out["household_id"] = pd.Series(ids, index=out.index, dtype=object)
     out.index = out.index[::-1] + 10
     pd.testing.assert_frame_equal(facts.facts_detail(out, RULES_2026), _detail_by_sort_values(out, RULES_2026))
+
+
+@pytest.mark.parametrize("household_ids", ["ids", "ties", "missing", "mixed"])
+def test_the_detail_written_in_parts_is_the_detail_csv(tmp_path, household_ids):
+    """chi-tiet-chi-so.csv in parts of a few households equals the CSV of the whole detail table."""
+    from rasoat.pipeline.publish import csv_bytes
+
+    classified, members = _commune()
+    out = facts.with_facts(classified, facts.facts_table(classified, members, RULES_2026, facts.Labels()))
+    ids = {"ids": out["household_id"].to_numpy(), "ties": ["x", "y"] * 3 + ["x"],
+           "missing": ["b", None, "a", "b", None, "a", "c"], "mixed": ["b", 1, "a", 2, "c", "a", 3]}[household_ids]
+    out["household_id"] = pd.Series(ids, index=out.index, dtype=object)
+    parts = facts.facts_detail_parts(out, RULES_2026, households=2)
+    assert len(parts.pieces) == 4
+    parts.write(tmp_path / "chi-tiet.csv")
+    assert (tmp_path / "chi-tiet.csv").read_bytes() == csv_bytes(facts.facts_detail(out, RULES_2026))
+    facts.facts_detail_parts(out.iloc[:0], RULES_2026).write(tmp_path / "empty.csv")
+    assert (tmp_path / "empty.csv").read_bytes() == csv_bytes(facts.facts_detail(out.iloc[:0], RULES_2026))
