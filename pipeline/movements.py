@@ -127,6 +127,15 @@ def household_movements(classified: pd.DataFrame, history: pd.DataFrame, referen
     return out.reindex(columns=MOVEMENT_COLUMNS)
 
 
+# Per class: (column prefix, the movements leaving it, the movements joining it), each (column, movement).
+_COUNTED_MOVES = {
+    POOR: ("poor", [("escaped_to_near_poor", "escaped_poverty_to_near_poor"), ("escaped_above", "escaped_poverty_above")],
+           [("from_near_poor", "near_poor_to_poor"), ("new", "newly_poor"), ("relapsed", "relapsed_poor")]),
+    NEAR_POOR: ("near_poor", [("escaped", "escaped_near_poverty"), ("to_poor", "near_poor_to_poor")],
+                [("from_poor", "escaped_poverty_to_near_poor"), ("new", "newly_near_poor"), ("relapsed", "relapsed_near_poor")]),
+}
+
+
 def movement_counts(movements: pd.DataFrame, hamlets: list[str], total_label: str = "") -> pd.DataFrame:
     """Start of year, movements, end of year per hamlet and for the commune (machine columns).
 
@@ -138,27 +147,15 @@ def movement_counts(movements: pd.DataFrame, hamlets: list[str], total_label: st
     def flag(mask: pd.Series) -> np.ndarray:
         return mask.to_numpy(dtype=bool, na_value=False)
 
-    def count(*moves: str) -> np.ndarray:
-        return flag(move.isin(moves))
-
-    flags = pd.DataFrame({
-        "poor_start": flag(start == POOR),
-        "poor_escaped_to_near_poor": count("escaped_poverty_to_near_poor"),
-        "poor_escaped_above": count("escaped_poverty_above"),
-        "poor_not_reviewed": flag(start == POOR) & flag(move == "not_reviewed"),
-        "poor_from_near_poor": count("near_poor_to_poor"),
-        "poor_new": count("newly_poor"),
-        "poor_relapsed": count("relapsed_poor"),
-        "poor_end": flag(end == POOR),
-        "near_poor_start": flag(start == NEAR_POOR),
-        "near_poor_escaped": count("escaped_near_poverty"),
-        "near_poor_to_poor": count("near_poor_to_poor"),
-        "near_poor_not_reviewed": flag(start == NEAR_POOR) & flag(move == "not_reviewed"),
-        "near_poor_from_poor": count("escaped_poverty_to_near_poor"),
-        "near_poor_new": count("newly_near_poor"),
-        "near_poor_relapsed": count("relapsed_near_poor"),
-        "near_poor_end": flag(end == NEAR_POOR),
-    }).astype("int64")
+    columns: dict[str, np.ndarray] = {}
+    for cls, (name, leaving, joining) in _COUNTED_MOVES.items():
+        at_start = flag(start == cls)
+        columns[f"{name}_start"] = at_start
+        columns |= {f"{name}_{column}": flag(move == movement) for column, movement in leaving}
+        columns[f"{name}_not_reviewed"] = at_start & flag(move == "not_reviewed")
+        columns |= {f"{name}_{column}": flag(move == movement) for column, movement in joining}
+        columns[f"{name}_end"] = flag(end == cls)
+    flags = pd.DataFrame(columns).astype("int64")
     # one grouping for every hamlet (a mask per hamlet would cost rows × hamlets), then the commune
     per_hamlet = flags.groupby(movements["hamlet"].astype(object).to_numpy(), dropna=True).sum().reindex(hamlets, fill_value=0)
     out = pd.concat([per_hamlet, flags.sum().to_frame().T], ignore_index=True).astype("int64")
