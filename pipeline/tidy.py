@@ -428,31 +428,40 @@ def _choice_matcher(allowed: Iterable[str]):
     return match
 
 
-def per_value(raw: pd.Series, fn, missing_alike: bool = True) -> pd.Series:
-    """`fn` of each value, computed once per distinct value: answers repeat a lot (codes, yes/no,
-    small numbers), so this is what keeps typing a million households fast.
+def distinct_values(raw: pd.Series) -> tuple[np.ndarray, list, int]:
+    """(each row's position in `values`, `values`, the position standing for every missing value or -1).
 
-    Distinct values are found by hashing only when the values are of one kind (text, integers or
-    booleans) besides missing ones: pandas takes 1, 1.0 and True for one key, which would merge
-    answers that type differently. With `missing_alike` `fn` treats every missing value (None,
-    NaN, NA) alike and is asked once for all of them; otherwise once for each.
+    Answers repeat a lot (codes, yes/no, small numbers): working on each distinct value once is what
+    keeps typing a million households fast. Distinct values are found by hashing only when the values
+    are of one kind (text, integers or booleans) besides missing ones: pandas takes 1, 1.0 and True
+    for one key, which would merge answers that type differently. Otherwise every row is its own value.
     """
     values = raw.to_numpy(dtype=object)
     kinds = set(map(type, values[~pd.isna(values)]))
     if len(kinds) <= 1 and kinds <= _HASHABLE_KINDS:
-        codes, uniques = pd.factorize(values)  # missing → -1, which picks fn(None) at the end
-        mapped = np.empty(len(uniques) + 1, dtype=object)
-        for i, value in enumerate(uniques):
-            mapped[i] = fn(value)
-        mapped[-1] = fn(None)
-        out = mapped[codes]
-        if not missing_alike:
-            for k in np.flatnonzero(codes < 0):
-                out[k] = fn(values[k])
-        return pd.Series(out, index=raw.index, dtype=object)
-    out = np.empty(len(values), dtype=object)
-    for i, value in enumerate(values):
-        out[i] = fn(value)
+        codes, uniques = pd.factorize(values)  # missing → -1, then the last position: None
+        return np.where(codes < 0, len(uniques), codes), [*uniques, None], len(uniques)
+    return np.arange(len(values)), list(values), -1
+
+
+def _taken(per_distinct: list, codes: np.ndarray) -> np.ndarray:
+    """An object array of the values of `per_distinct` at `codes` (tuples and lists kept whole)."""
+    array = np.empty(len(per_distinct), dtype=object)
+    for i, value in enumerate(per_distinct):
+        array[i] = value
+    return array[codes]
+
+
+def per_value(raw: pd.Series, fn, missing_alike: bool = True) -> pd.Series:
+    """`fn` of each value, computed once per distinct value (see `distinct_values`). With
+    `missing_alike` `fn` treats every missing value (None, NaN, NA) alike and is asked once for all
+    of them; otherwise once for each."""
+    codes, values, missing = distinct_values(raw)
+    out = _taken([fn(v) for v in values], codes)
+    if not missing_alike and missing >= 0:
+        original = raw.to_numpy(dtype=object)
+        for k in np.flatnonzero(codes == missing):
+            out[k] = fn(original[k])
     return pd.Series(out, index=raw.index, dtype=object)
 
 
@@ -492,11 +501,19 @@ def _type_columns(frame: pd.DataFrame, fields: Iterable[Field], questionnaire: Q
                 out[f.name] = numbers
         elif f.type == "select_one":
             match = _choice_matcher(questionnaire.choices.get(f.choice_list, ()))
-            text = per_value(raw, clean_text)
-            coded = per_value(text, lambda v: match(v) if isinstance(v, str) else None)
-            unknown = (text.notna() & coded.isna()).to_numpy()
-            issues.append(issue_rows(frame, unknown, f.name, "unknown_choice", ERROR, "mã lựa chọn không có trong phiếu", value=text))
-            out[f.name] = coded.map({"yes": True, "no": False}).astype("boolean") if f.choice_list == "yes_no" else coded.astype(object)
+            codes, values, _ = distinct_values(raw)  # cleaned and matched once per distinct answer
+            texts = [clean_text(v) for v in values]
+            coded = [match(t) if isinstance(t, str) else None for t in texts]
+            unknown = np.array([t is not None and c is None for t, c in zip(texts, coded)], dtype=bool)[codes]
+            if unknown.any():
+                issues.append(issue_rows(frame, unknown, f.name, "unknown_choice", ERROR, "mã lựa chọn không có trong phiếu",
+                                         value=pd.Series(_taken(texts, codes), index=frame.index)))
+            if f.choice_list == "yes_no":
+                yes = np.array([c == "yes" for c in coded], dtype=bool)[codes]
+                neither = np.array([c not in ("yes", "no") for c in coded], dtype=bool)[codes]
+                out[f.name] = pd.Series(pd.arrays.BooleanArray(yes, neither), index=frame.index)
+            else:
+                out[f.name] = pd.Series(_taken(coded, codes), index=frame.index, dtype=object)
         elif f.type == "select_multiple":
             text = per_value(raw, clean_text)
             allowed = questionnaire.choices.get(f.choice_list, ())
