@@ -235,24 +235,23 @@ def _odata_values(record: dict, groups: tuple, count: int) -> list:
     return values
 
 
-def _answers(values: list, fields: tuple[Field, ...], problems: list[dict], position: int | None) -> dict:
-    """{field: value} with only single values kept (see `_scalar`)."""
-    out = {}
-    for f, value in zip(fields, values):
+def _answers(values: list, fields: tuple[Field, ...], problems: list[dict], position: int | None) -> list:
+    """`values` (one per field) with only single values kept (see `_scalar`), changed in place."""
+    for i, (f, value) in enumerate(zip(fields, values)):
         if value is not None and (type(value) not in _SCALAR_TYPES or f.type == "geopoint"):
-            value = _scalar(value, f, problems, position)
-        out[f.name] = value
-    return out
+            values[i] = _scalar(value, f, problems, position)
+    return values
 
 
 def _problem(field: str, value: Any, rule: str, severity: str, message: str, member: int | None = None) -> dict:
     return {"field": field, "member": member, "value": issue_value(value), "rule": rule, "severity": severity, "message": message}
 
 
-def read_payload(payload_format: str, payload: Any, questionnaire: Questionnaire) -> tuple[dict, list[dict], list[dict]]:
-    """(household answers, member answers, problems) by field name, values as they came.
+def read_payload(payload_format: str, payload: Any, questionnaire: Questionnaire) -> tuple[list, list[list], list[dict]]:
+    """(household answers, member answers, problems), values as they came, in the order of the
+    questionnaire's household and member fields (lists, not dicts: a million rows are built from them).
 
-    Members are dicts with their `position` in the submitted list. Problems (dicts with field,
+    Each member's list ends with its `position` in the submitted list. Problems (dicts with field,
     member, value, rule, severity, message) report what was not where the form puts it: missing
     sections, a member list that is not a list, members that are not records, answers that are
     records or lists instead of single values. Raises ValueError/TypeError when the payload as a
@@ -331,7 +330,7 @@ def read_payload(payload_format: str, payload: Any, questionnaire: Questionnaire
             problems.append(_problem(repeat, row, "bad_member_row", ERROR, "thành viên không đúng dạng bản ghi", position))
             continue
         member = _answers(values_of(row, member_fields), member_fields, problems, position)
-        member["position"] = position
+        member.append(position)
         members.append(member)
     return household, members, problems
 
@@ -587,23 +586,22 @@ def tidy_submissions(current: pd.DataFrame, questionnaire: Questionnaire) -> Tid
 
 
 def _tidy_submissions(current: pd.DataFrame, questionnaire: Questionnaire) -> TidyTables:
-    household_rows: list[dict] = []
-    member_rows: list[dict] = []
+    household_rows: list[list] = []  # answers, META_COLUMNS, readable
+    member_rows: list[list] = []  # answers, position, submission_id
     problem_rows: list[dict] = []
+    unread = [None] * len(questionnaire.household_fields)
     for rec in current[[*META_COLUMNS, "payload_format", "payload"]].itertuples(index=False):
-        meta = {"submission_id": rec.submission_id, "instance_id": rec.instance_id, "form_version": rec.form_version,
-                "submitted_at": rec.submitted_at, "review_state": rec.review_state or "received"}
+        meta = [rec.submission_id, rec.instance_id, rec.form_version, rec.submitted_at, rec.review_state or "received"]
         try:
             household, members, problems = read_payload(rec.payload_format, rec.payload, questionnaire)
         except (ValueError, TypeError, AttributeError, RecursionError) as exc:
-            household_rows.append({**meta, "readable": False})
+            household_rows.append([*unread, *meta, False])
             problem_rows.append({"submission_id": rec.submission_id, **_problem("payload", None, "unreadable", ERROR,
                                                                                 f"không đọc được bản ghi: {type(exc).__name__}")})
             continue
-        household.update(meta, readable=True)
-        household_rows.append(household)
+        household_rows.append([*household, *meta, True])
         for member in members:
-            member["submission_id"] = rec.submission_id
+            member.append(rec.submission_id)
             member_rows.append(member)
         for p in problems:
             problem_rows.append({"submission_id": rec.submission_id, **p})
@@ -613,8 +611,8 @@ def _tidy_submissions(current: pd.DataFrame, questionnaire: Questionnaire) -> Ti
     households = pd.DataFrame(household_rows, columns=[*household_columns, *META_COLUMNS, "readable"]).astype(
         {c: object for c in household_columns})
     households["readable"] = households["readable"].astype(bool)
-    members = pd.DataFrame(member_rows, columns=[*member_columns, "submission_id", "position"]).astype({c: object for c in member_columns})
-    members["position"] = members["position"].astype("int64")
+    members = pd.DataFrame(member_rows, columns=[*member_columns, "position", "submission_id"]).astype({c: object for c in member_columns})
+    members = members[[*member_columns, "submission_id", "position"]].astype({"position": "int64"})
 
     households, hh_issues = _type_columns(households, questionnaire.household_fields, questionnaire)
     # Members carry their household's identity so issue rows name the household.
