@@ -11,8 +11,8 @@ Two halves:
           commune/                       every list as .xlsx + .csv, bang-chi-so.xlsx,
                                          every indicator table as .csv
           hamlets/<hamlet code>/         every list restricted to the hamlet, .xlsx + .csv
-          <extra files>                  bytes given in `files` (relative path -> bytes), e.g. the
-                                         quality report and the machine-readable households.csv
+          <extra files>                  given in `files` (relative path -> bytes or `CsvParts`), e.g.
+                                         the quality report, households.csv, chi-tiet-chi-so.csv
           manifest.json                  the run's facts + every file with its sha256
         current -> <publication_id>      symlink, replaced atomically
         CURRENT                          the id as text, for systems without symlinks
@@ -1296,8 +1296,9 @@ def publish(
     folder of header-only lists; by default the hamlets are those in `classified`.
 
     `files` (relative path such as ``commune/households.csv`` -> bytes, or `CsvParts` for a table
-    too large to hold as bytes) adds files the caller rendered; they are written inside the same atomic folder and listed in the manifest. Their
-    content is the caller's: render CSV with `csv_bytes` and workbooks with text neutralised.
+    too large to hold as bytes) adds files the caller rendered; they are written inside the same
+    atomic folder and listed in the manifest. Their content is the caller's: render CSV with
+    `csv_bytes` and workbooks with text neutralised.
     """
     publications_dir = Path(publications_dir)
     publication_id = publication_id or _default_id(heading)
