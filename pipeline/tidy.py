@@ -551,13 +551,14 @@ def _type_columns(frame: pd.DataFrame, fields: Iterable[Field], questionnaire: Q
                 clean = lambda v, zero=zero: clean_digits(v, zero)  # noqa: E731
             else:
                 clean = clean_text
-            # one pass per distinct answer (names and ID numbers are nearly all distinct): (text, control, too long)
-            read = per_value(raw, lambda v, clean=clean: _read_text(v, clean)).tolist()
-            control = np.fromiter((r[1] for r in read), dtype=bool, count=len(read))
+            # cleaned, checked and cut once per distinct answer, as choices are
+            codes, values, _ = distinct_values(raw)
+            read = [_read_text(v, clean) for v in values]
+            control = np.array([r[1] for r in read], dtype=bool)[codes]
             issues.append(issue_rows(frame, control, f.name, "control_characters", WARNING, "có ký tự điều khiển; đã bỏ"))
-            too_long = np.fromiter((r[2] for r in read), dtype=bool, count=len(read))
+            too_long = np.array([r[2] for r in read], dtype=bool)[codes]
             issues.append(issue_rows(frame, too_long, f.name, "too_long", WARNING, f"dài quá {MAX_TEXT} ký tự, đã cắt"))
-            out[f.name] = pd.Series([r[0] for r in read], index=frame.index, dtype=object)
+            out[f.name] = pd.Series(_taken([r[0] for r in read], codes), index=frame.index, dtype=object)
         else:  # start, end, deviceid, calculate and other metadata: keep the text
             out[f.name] = per_value(raw, lambda v: (clean_text(v) or "")[:MAX_TEXT] or None)
     return out, issues
