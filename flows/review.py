@@ -144,8 +144,14 @@ def clean_task(url: str, settings: Settings, questionnaire: Questionnaire, sourc
     with RawStore(url) as store:
         versions = store.versions(payloads=False)
     current, by_state = current_versions(versions, set(settings.review.processed_review_states))
-    stage_log.info("clean:loaded versions=%d current=%d", len(versions), len(current))
-    tidy_tables = tidy_stored(url, current, questionnaire)
+    stored_versions = len(versions)
+    del versions  # a province's index is a gigabyte of text: keep only what the steps below read
+    stage_log.info("clean:loaded versions=%d current=%d", stored_versions, len(current))
+    snapshot = current.sort_values("submission_id")[["submission_id", "instance_id", "checksum"]]
+    digest = hashlib.sha256(snapshot.to_csv(index=False).encode()).hexdigest()
+    current_count = len(current)
+    tidy_tables = tidy_stored(url, current[["store_id", *tidy.META_COLUMNS, "payload_format"]], questionnaire)
+    del current
     stage_log.info("clean:tidied households=%d members=%d", len(tidy_tables.households), len(tidy_tables.members))
     ledger = corrections.read_corrections(corrections_dir) if corrections_dir is not None else pd.DataFrame(columns=corrections.CORRECTION_COLUMNS)
     tidy_tables, audit = corrections.apply_corrections(tidy_tables, ledger, questionnaire)
@@ -163,11 +169,9 @@ def clean_task(url: str, settings: Settings, questionnaire: Questionnaire, sourc
         [checked.excluded, by_state.assign(household_id=None, hamlet=None)[["submission_id", "household_id", "hamlet", "reason"]]],
         ignore_index=True,
     )
-    snapshot = current.sort_values("submission_id")[["submission_id", "instance_id", "checksum"]]
-    digest = hashlib.sha256(snapshot.to_csv(index=False).encode()).hexdigest()
-    stage_log.info("clean:done current=%d households=%d excluded=%d issues=%d", len(current), len(checked.households),
+    stage_log.info("clean:done current=%d households=%d excluded=%d issues=%d", current_count, len(checked.households),
                    len(excluded), len(issues))
-    inputs = {"stored_versions": len(versions), "current_submissions": len(current) + len(by_state),
+    inputs = {"stored_versions": stored_versions, "current_submissions": current_count + len(by_state),
               "excluded_by_review_state": len(by_state), "snapshot_sha256": digest}
     return checks.CheckedTables(checked.households, checked.members, excluded, issues), inputs, CleanReport(audit, tidy_tables.households, snapshot)
 

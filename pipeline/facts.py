@@ -389,7 +389,7 @@ def _indicator_blocks(classified: pd.DataFrame, facts: pd.DataFrame) -> list[tup
     """(indicator, its rows) when `facts` is as `facts_table` makes it for `classified`: one block of rows
     per indicator, each in the households' order, the submission ids unique. None otherwise."""
     n = len(classified)
-    if not n or len(facts) % n or not isinstance(facts["fact"].dtype, pd.StringDtype):
+    if not n or len(facts) % n or not isinstance(facts["fact"].dtype, pd.StringDtype) or facts["fact"].hasnans:
         return None
     sid = classified["submission_id"].to_numpy()
     fact_sid, indicator = facts["submission_id"].to_numpy(), facts["indicator"].to_numpy()
@@ -407,12 +407,13 @@ def with_facts(classified: pd.DataFrame, facts: pd.DataFrame) -> pd.DataFrame:
     if blocks is None:
         return _with_facts_by_id(classified, facts)
     out = classified.copy(deep=False)  # copy-on-write: the new columns do not touch `classified`
-    fact, deprived = facts["fact"].to_numpy(), facts["deprived"].to_numpy(dtype=bool)
+    # slices of the facts' own string array: a province's ten million texts are never made Python objects
+    fact, deprived = facts["fact"].astype("str").array, facts["deprived"].to_numpy(dtype=bool)
     joined = np.full(len(classified), "", dtype=object)
     for ind, rows in blocks:
         out[f"fact_{ind}"] = pd.Series(fact[rows], index=out.index)
         hit = np.flatnonzero(deprived[rows])  # the deprived ones, appended in indicator order
-        part = (ind + ": ") + fact[rows][hit]
+        part = (ind + ": ") + fact[rows].take(hit).to_numpy(dtype=object)
         joined[hit] = np.where(joined[hit] == "", part, joined[hit] + " | " + part)
     # a string column when some household is deprived; none deprived, the texts are "" in an object column
     out["deprivation_facts"] = pd.Series(joined, index=out.index, dtype=None if deprived.any() else object)
