@@ -507,5 +507,6 @@ def facts_detail_parts(classified: pd.DataFrame, ruleset, households: int = DETA
     size the whole table (households × indicators rows) would take gigabytes. The households are
     sorted as `facts_detail` sorts them, so the parts follow one another in its order."""
     columns = ["submission_id", "household_id", "hamlet", *(f"{p}_{ind.id}" for ind in ruleset.indicators for p in ("deprived", "fact"))]
-    ordered = classified[columns].sort_values(["hamlet", "household_id", "submission_id"], kind="mergesort")
+    keys = classified[["hamlet", "household_id", "submission_id"]].reset_index(drop=True)
+    ordered = classified[columns].take(_sorted_rows(keys))  # as sort_values(keys, kind="mergesort"), faster
     return CsvParts(facts_detail, [(ordered.iloc[start:start + households], ruleset) for start in range(0, max(len(ordered), 1), households)])
