@@ -89,32 +89,41 @@ class _Font(TTFFont):
         self._seen.update(new)
 
 
-# What a posting list is written in: Latin with the Vietnamese letters, combining marks, punctuation,
-# currency (₫) and common symbols. A document whose text stays within it embeds from a copy of the
-# font cut down to these characters once per process, which makes the per-document subsetting fast;
-# any other document embeds from the whole font, as before.
-_REPERTOIRE = (*range(0x20, 0x7F), *range(0xA0, 0x250), *range(0x300, 0x370), *range(0x1E00, 0x1F00),
-               *range(0x2000, 0x2070), *range(0x20A0, 0x20D0), *range(0x2100, 0x2190), 0xFFFD)
+# What a posting list is written in, narrowest first. A document whose text stays within one of these
+# embeds from a copy of the font cut down to it (made once per process): fpdf subsets the font anew for
+# every document, at a cost that grows with the glyphs it starts from (CPU per font and document: whole
+# font, 6,250 glyphs, ~25 ms; _LATIN ~6 ms; _VIETNAMESE, ~370 glyphs, ~4 ms). Any other document embeds
+# from the whole font, as before. The reasons the pipeline writes use → and ≤ (classify.py, compare.py):
+# they must be in the sets, or every real list takes the whole font.
+_VIETNAMESE = (*range(0x20, 0x7F), *range(0xA0, 0x100),  # ASCII, Latin-1 (À Á Â Ã È É Ê Ì Í Ò Ó Ô Õ Ù Ú Ý ...)
+               0x102, 0x103, 0x110, 0x111, 0x128, 0x129, 0x168, 0x169, 0x1A0, 0x1A1, 0x1AF, 0x1B0,  # Ă Đ Ĩ Ũ Ơ Ư
+               *range(0x300, 0x305), 0x306, 0x309, 0x31B, 0x323,  # the marks of decomposed Vietnamese letters
+               *range(0x1EA0, 0x1EFA),  # Ạ ... ỹ
+               *range(0x2010, 0x2028), *range(0x2030, 0x203B), 0x20AB, 0x20AC, 0x2116,  # dashes, quotes, … ‰ ₫ € №
+               0x2190, 0x2192, 0x2212, 0x2260, 0x2264, 0x2265, 0xFFFD)  # ← → − ≠ ≤ ≥, the replacement character
+_LATIN = (*range(0x20, 0x7F), *range(0xA0, 0x250), *range(0x2B0, 0x370), *range(0x1E00, 0x1F00),
+          *range(0x2000, 0x2070), *range(0x20A0, 0x20D0), *range(0x2100, 0x2300), 0xFFFD)  # + arrows, maths
+_REPERTOIRES = (_VIETNAMESE, _LATIN)
 # The tables fpdf drops when it subsets a font for embedding (fpdf/output.py).
 _DROPPED_TABLES = ["FFTM", "GDEF", "GPOS", "GSUB", "MATH", "hdmx", "meta", "sbix", "CBDT", "CBLC", "EBDT", "EBLC",
                    "EBSC", "SVG ", "CPAL", "COLR"]
 
 
-def _cut_down(data: bytes) -> bytes:
-    """The font reduced to `_REPERTOIRE` (outlines, hinting and the name table kept), as TrueType bytes."""
+def _cut_down(data: bytes, repertoire: tuple[int, ...]) -> bytes:
+    """The font reduced to `repertoire` (outlines, hinting and every cmap subtable kept), as TrueType bytes.
+
+    Cut with fpdf's own subsetting options, so the name table keeps just what fpdf's subsetting would
+    (less to read per document). A document embeds the same bytes from it as from the whole font."""
     from fontTools import subset as ftsubset
 
-    font = ttLib.TTFont(BytesIO(data), recalcTimestamp=False)
-    options = ftsubset.Options(notdef_outline=True, recommended_glyphs=True, name_IDs=["*"], name_languages=["*"],
-                               name_legacy=True)
+    # bounding boxes and maxima not recalculated: the embedded font and its descriptor's FontBBox keep
+    # the whole font's values, whichever template a document was made from
+    font = ttLib.TTFont(BytesIO(data), recalcTimestamp=False, recalcBBoxes=False)
+    options = ftsubset.Options(notdef_outline=True, recommended_glyphs=True)
     options.drop_tables += _DROPPED_TABLES
     subsetter = ftsubset.Subsetter(options)
-    subsetter.populate(unicodes=_REPERTOIRE)
+    subsetter.populate(unicodes=repertoire)
     subsetter.subset(font)
-    cmap = font["cmap"]
-    windows = [t for t in cmap.tables if (t.platformID, t.platEncID) == (3, 1)]
-    if windows:  # one Unicode table is enough (fpdf reads the best one), and each is read again per document
-        cmap.tables = windows
     out = BytesIO()
     font.save(out)
     return out.getvalue()
@@ -143,9 +152,9 @@ class _Template:
     """A font parsed once per process: fpdf's TTFFont (widths, cmap, descriptor) and the bytes each
     document's own font object is read from."""
 
-    def __init__(self, path: Path, style: str, cut_down: bool):
+    def __init__(self, path: Path, style: str, repertoire: tuple[int, ...] | None):
         data = path.read_bytes()
-        self.data = _cut_down(data) if cut_down else data
+        self.data = data if repertoire is None else _cut_down(data, repertoire)
         font = TTFFont(FPDF(), BytesIO(self.data), "body" + style, style)  # what FPDF.add_font builds
         font.ttffile = path
         self.font = font
@@ -162,26 +171,35 @@ _TEMPLATES: dict[tuple, _Template] = {}
 _TEMPLATES_LOCK = threading.Lock()
 
 
-def _template(path: Path, style: str, cut_down: bool) -> _Template:
+def _template(path: Path, style: str, repertoire: tuple[int, ...] | None) -> _Template:
+    """The font cut down to `repertoire` (None: the whole font), made on first use in this process."""
     stat = path.stat()
-    key = (str(path), stat.st_mtime_ns, stat.st_size, style, cut_down)
+    key = (str(path), stat.st_mtime_ns, stat.st_size, style, repertoire)
     with _TEMPLATES_LOCK:
         found = _TEMPLATES.get(key)
         if found is None:
-            found = _TEMPLATES[key] = _Template(path, style, cut_down)
+            found = _TEMPLATES[key] = _Template(path, style, repertoire)
         return found
+
+
+def _templates(regular: Path, bold: Path, used: set[str]) -> list[_Template]:
+    """The (regular, bold) templates from the narrowest repertoire that has every character in `used`;
+    the whole fonts when none has (fpdf then reports what even they lack)."""
+    for repertoire in (*_REPERTOIRES, None):
+        templates = [_template(regular, "", repertoire), _template(bold, "B", repertoire)]
+        if all(used <= t.chars for t in templates):
+            break
+    return templates
 
 
 def _add_fonts(pdf: FPDF, fonts: tuple[Path, Path], used: set[str]) -> tuple[_Metrics, _Metrics]:
     """`pdf.add_font("body", "")` and `("body", "B")` without parsing the fonts again: for each, a copy of
     the parsed font with this document's own font file object, glyph subset and descriptor. `used`:
-    every character the document writes, to choose between the cut-down and the whole font.
+    every character the document writes, to choose the smallest font that has them all.
     Returns the (regular, bold) widths."""
     regular, bold = Path(fonts[0]), Path(fonts[1])
     try:
-        templates = [_template(regular, "", True), _template(bold, "B", True)]
-        if not all(used <= t.chars for t in templates):
-            templates = [_template(regular, "", False), _template(bold, "B", False)]
+        templates = _templates(regular, bold, used)
     except Exception:  # noqa: BLE001 - a font file fontTools cannot cut down: let fpdf read it its own way
         templates = []
     if not templates or not all(t.shareable for t in templates):

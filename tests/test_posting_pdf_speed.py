@@ -5,10 +5,12 @@ byte-identical for the same input."""
 from __future__ import annotations
 
 import datetime as dt
+import pickle
 import random
 import re
 import shutil
 import subprocess
+import sys
 import unicodedata
 
 import pandas as pd
@@ -104,3 +106,57 @@ def test_empty_list_and_missing_values(tmp_path):
 def test_no_font_no_pdf(monkeypatch):
     monkeypatch.setattr(module, "find_font", lambda: None)
     assert posting_pdf(_table(3), **KW) is None
+
+
+# ---------------------------------------------------------------------------- the cut-down fonts
+
+# What classify.py writes: the income line compared with ≤, the class after →.
+REASON = "Thu nhập bình quân 1.206.250 đ/người/tháng ≤ chuẩn 1.500.000 đ; thiếu hụt 1 chỉ số: bảo hiểm y tế → hộ cận nghèo"
+
+
+def _chosen(text: str) -> list[module._Template]:
+    return module._templates(*find_font(), set(text))
+
+
+def _whole_font() -> bytes:
+    return find_font()[0].read_bytes()
+
+
+def test_the_pipelines_reasons_embed_from_the_smallest_cut_down_font(tmp_path):
+    chosen = _chosen(REASON + "Nguyễn Thị Ánh Ấp Hòa Bình ₫ – … “”")
+    assert chosen[0].data != _whole_font() and len(chosen[0].glyph_order) < 600  # not the 6,000-glyph font
+    table = _table(20)
+    table.loc[4, "Lý do"] = REASON
+    assert REASON in _flat(_text(posting_pdf(table, **KW), tmp_path))
+
+
+def test_a_character_beyond_the_cut_down_fonts_takes_the_whole_font(tmp_path):
+    assert len(_chosen("Ŋoa ℃ ‰")[0].glyph_order) > len(_chosen("Nga")[0].glyph_order)  # Latin, beyond Vietnamese
+    assert _chosen("Ghi chú: Ω")[0].data == _whole_font()  # Greek: in neither cut-down set
+    table = _table(5)
+    table.loc[1, "Họ và tên chủ hộ"] = "Ŋoa ℃ ‰ Ω ∑"
+    assert "Ŋoa ℃ ‰ Ω ∑" in _flat(_text(posting_pdf(table, **KW), tmp_path))
+
+
+@pytest.mark.parametrize("extra", ["", "Ŋ ℃", "Ω"])
+def test_the_font_a_document_is_made_from_does_not_change_its_bytes(monkeypatch, extra):
+    """A cut-down template keeps the whole font's glyphs, boxes and names: the embedded subset is the same."""
+    table = _table(30)
+    table.loc[2, "Lý do"] = f"{REASON} {extra}"
+    cut = posting_pdf(table, **KW)
+    monkeypatch.setattr(module, "_REPERTOIRES", ())  # every document from the whole font
+    assert posting_pdf(table, **KW) == cut
+
+
+def test_a_fresh_process_writes_the_same_bytes(tmp_path):
+    """Worker processes build their own templates: the bytes must not depend on which exist already."""
+    table = _table(30)
+    table.loc[2, "Lý do"] = REASON
+    for text in ("Ω", "Ŋ"):  # this process holds every template; the fresh one only what it needs
+        _chosen(text)
+    table.to_pickle(tmp_path / "table.pkl")
+    script = ("import sys, pickle, datetime as dt, pandas as pd; from rasoat.pipeline.posting_pdf import posting_pdf; "
+              f"kw = pickle.loads({pickle.dumps(KW)!r}); "
+              "sys.stdout.buffer.write(posting_pdf(pd.read_pickle(sys.argv[1]), **kw))")
+    fresh = subprocess.run([sys.executable, "-c", script, str(tmp_path / "table.pkl")], check=True, capture_output=True).stdout
+    assert fresh == posting_pdf(table, **KW)
