@@ -60,6 +60,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xlsxwriter
+from xlsxwriter.utility import xl_col_to_name
 
 from rasoat.pipeline.posting_pdf import posting_pdf
 from rasoat.pipeline.workers import run_parts, stream_parts, workers_for
@@ -899,12 +900,22 @@ def _add_chart(wb, ws, sheet: _Sheet, header_row: int, ncols: int) -> None:
 
 
 def write_xlsx(path: Path, sheets: list[_Sheet], heading: PublicationHeading) -> None:
-    """One workbook, one printable sheet per table (A4 landscape, one page wide)."""
+    """One workbook, one printable sheet per table (A4 landscape, one page wide).
+
+    xlsxwriter lays out every sheet (heading, header row, widths, signatures, print setup, charts).
+    The data rows of a sheet without a chart are not handed to it cell by cell (microseconds and a
+    stored tuple per cell: minutes and gigabytes for a million households) but rendered as XML a
+    block of rows at a time (`_DataRows`) and put into the sheet's part when the workbook is zipped
+    (`_zip_with_rows`). A chart caches the values of the cells it plots, which xlsxwriter only
+    knows when it holds them: the data rows of a sheet with a chart are written through it.
+    """
+    skeleton = io.BytesIO()
     wb = xlsxwriter.Workbook(
-        str(path),
+        skeleton,
         {"strings_to_formulas": False, "strings_to_numbers": False, "strings_to_urls": False,
-         "nan_inf_to_errors": False},
+         "nan_inf_to_errors": False, "in_memory": True},
     )
+    streamed: dict[str, _DataRows] = {}  # sheet part in the zip -> its data rows
     try:
         created = dt.datetime.combine(heading.published_on, dt.time(0, 0))
         wb.set_properties({
@@ -922,16 +933,18 @@ def write_xlsx(path: Path, sheets: list[_Sheet], heading: PublicationHeading) ->
                                 "font_color": "#C00000"})
         f_header = wb.add_format({"bold": True, "align": "center", "valign": "vcenter",
                                   "text_wrap": True, "border": 1, "bg_color": "#F2F2F2"})
-        f_text = wb.add_format({"border": 1, "valign": "top"})
-        f_wrap = wb.add_format({"border": 1, "valign": "top", "text_wrap": True})
-        f_int = wb.add_format({"border": 1, "valign": "top", "num_format": "0"})
-        f_money = wb.add_format({"border": 1, "valign": "top", "num_format": "#,##0"})
-        f_float = wb.add_format({"border": 1, "valign": "top", "num_format": "0.00"})
+        formats = _CellFormats(
+            text=wb.add_format({"border": 1, "valign": "top"}),
+            wrap=wb.add_format({"border": 1, "valign": "top", "text_wrap": True}),
+            int=wb.add_format({"border": 1, "valign": "top", "num_format": "0"}),
+            money=wb.add_format({"border": 1, "valign": "top", "num_format": "#,##0"}),
+            float=wb.add_format({"border": 1, "valign": "top", "num_format": "0.00"}),
+        )
         f_date = wb.add_format({"italic": True, "align": "center"})
         f_sign = wb.add_format({"bold": True, "align": "center"})
         f_sign_note = wb.add_format({"italic": True, "align": "center"})
 
-        for sheet in sheets:
+        for index, sheet in enumerate(sheets, start=1):
             ws = wb.add_worksheet(sheet.name)
             table = sheet.table
             columns = list(table.columns)
@@ -975,46 +988,14 @@ def write_xlsx(path: Path, sheets: list[_Sheet], heading: PublicationHeading) ->
             ws.repeat_rows(header_row)
             ws.freeze_panes(header_row + 1, 0)
 
-            # Data, converted a column at a time, written row after row
-            cells = []
-            writers = []
+            # Data, converted a column at a time
+            data = []
             for c in range(ncols):
                 column = _column(table.iloc[:, c])
                 money = columns[c] == MONEY_HEADER
-                values = column.values
-                if column.kind == "text":
-                    width = max(map(len, values), default=0)
-                    write, fmt = ws.write_string, f_wrap if c in wrap_cols else f_text
-                elif column.kind == "int":
-                    width = max(map(len, map(("{:,}" if money else "{}").format, values)), default=0)
-                    write, fmt = ws.write_number, f_money if money else f_int
-                elif column.kind == "float":
-                    width = max(map(len, map("{:.2f}".format, values)), default=0)
-                    write, fmt = ws.write_number, f_money if money else f_float
-                else:  # bool or mixed: value by value
-                    width = max((_display_len(v, money) for v in values), default=0)
-                    write, fmt = None, None
-                widths[c] = max(widths[c], width)
-                cells.append(column.spread(None))
-                writers.append((write, fmt, money))
-            for r, values in enumerate(zip(*cells), start=header_row + 1):
-                for c, value in enumerate(values):
-                    write, fmt, money = writers[c]
-                    if value is None:
-                        ws.write_blank(r, c, None, f_text)
-                    elif write is not None:
-                        write(r, c, value, fmt)
-                    elif isinstance(value, bool):
-                        ws.write_boolean(r, c, value, f_text)
-                    elif isinstance(value, int):
-                        ws.write_number(r, c, value, f_money if money else f_int)
-                    elif isinstance(value, float):
-                        ws.write_number(r, c, value, f_money if money else f_float)
-                    else:
-                        ws.write_string(r, c, value, f_wrap if c in wrap_cols else f_text)
+                widths[c] = max(widths[c], _data_width(column, money))
+                data.append(_DataColumn(column.spread(None), column.kind, money, c in wrap_cols))
             row = header_row + 1 + len(table)
-            if sheet.chart is not None:
-                _add_chart(wb, ws, sheet, header_row, len(columns))
 
             final = [min(max(widths[c], 4) + 2, 60 if c in wrap_cols else 45) for c in range(ncols)]
             for c, width in enumerate(final):
@@ -1023,8 +1004,13 @@ def write_xlsx(path: Path, sheets: list[_Sheet], heading: PublicationHeading) ->
             lines = np.ones(len(table), dtype=np.int64)
             for c in sorted(wrap_cols):
                 lines = np.maximum(lines, _wrapped_lines(table.iloc[:, c], max(final[c] - 3, 1)))
-            for r in (np.flatnonzero(lines > 1)).tolist():
-                ws.set_row(header_row + 1 + r, 15 * int(lines[r]))
+            heights = [15 * n for n in lines.tolist()]  # points
+            if sheet.chart is None and len(table):
+                streamed[f"xl/worksheets/sheet{index}.xml"] = _DataRows(header_row, data, heights, _styles(formats))
+            else:
+                _write_cells(ws, header_row, data, heights, formats)
+                if sheet.chart is not None:
+                    _add_chart(wb, ws, sheet, header_row, len(columns))
 
             # Date line and signatures
             row += 1
@@ -1048,7 +1034,231 @@ def write_xlsx(path: Path, sheets: list[_Sheet], heading: PublicationHeading) ->
             ws.print_area(0, 0, row, last)
     finally:
         wb.close()
-    _fsync_file(path)
+    if streamed:
+        _zip_with_rows(skeleton.getvalue(), streamed, path)
+        _fsync_file(path)
+    else:
+        _fsync_write(path, skeleton.getvalue())
+
+
+@dataclass(frozen=True)
+class _CellFormats:
+    """The data cells' formats: text, wrapped text, integer, money and decimal numbers."""
+
+    text: Any
+    wrap: Any
+    int: Any
+    money: Any
+    float: Any
+
+
+@dataclass(frozen=True)
+class _DataColumn:
+    """A column's cells as `_cell` gives them (None: blank) and how they are formatted."""
+
+    values: list
+    kind: str  # as `_Column.kind`: text, int, float (one type for every non-blank cell), bool or mixed
+    money: bool
+    wrap: bool
+
+
+def _data_width(column: _Column, money: bool) -> int:
+    """Characters the widest cell of the column shows."""
+    values = column.values
+    if column.kind == "text":
+        return max(map(len, values), default=0)
+    if column.kind == "int":
+        return max(map(len, map(("{:,}" if money else "{}").format, values)), default=0)
+    if column.kind == "float":
+        return max(map(len, map("{:.2f}".format, values)), default=0)
+    return max((_display_len(v, money) for v in values), default=0)  # bool or mixed: value by value
+
+
+def _cell_format(value: Any, column: _DataColumn, formats: _CellFormats):
+    """The format of one non-blank cell (booleans as text)."""
+    if isinstance(value, bool):
+        return formats.text
+    if isinstance(value, int):
+        return formats.money if column.money else formats.int
+    if isinstance(value, float):
+        return formats.money if column.money else formats.float
+    return formats.wrap if column.wrap else formats.text
+
+
+def _write_cells(ws, header_row: int, data: list[_DataColumn], heights: list[int], formats: _CellFormats) -> None:
+    """The data rows through xlsxwriter, cell by cell (a sheet with a chart)."""
+    for r, height in enumerate(heights, start=header_row + 1):
+        if height > 15:
+            ws.set_row(r, height)
+    for c, column in enumerate(data):
+        for r, value in enumerate(column.values, start=header_row + 1):
+            if value is None:
+                ws.write_blank(r, c, None, formats.text)
+            elif isinstance(value, bool):
+                ws.write_boolean(r, c, value, formats.text)
+            elif isinstance(value, (int, float)):
+                ws.write_number(r, c, value, _cell_format(value, column, formats))
+            else:
+                ws.write_string(r, c, value, _cell_format(value, column, formats))
+
+
+_EXCEL_ROWS = 1_048_576  # rows of a sheet; xlsxwriter drops cells below
+_STRING_MAX = 32_767  # UTF-16 units of a cell's text; xlsxwriter truncates longer text
+_ROWS_AT_ONCE = 20_000  # data rows rendered as XML at a time
+_ESCAPED_ESCAPE = re.compile("(_x[0-9a-fA-F]{4}_)")
+_CONTROL = re.compile("[\x01-\x08\x0b-\x1f]")  # \x00 apart: it joins a column's texts
+_FIRST, _LAST = operator.itemgetter(slice(None, 1)), operator.itemgetter(slice(-1, None))
+
+
+def _truncated(text: str) -> str:
+    """The text cut to `_STRING_MAX` UTF-16 units, as xlsxwriter cuts it."""
+    if len(text) <= _STRING_MAX // 2 or len(text.encode("utf-16-le", "surrogatepass")) // 2 <= _STRING_MAX:
+        return text
+    length = 0
+    for index, char in enumerate(text):
+        length += 2 if ord(char) > 0xFFFF else 1
+        if length > _STRING_MAX:
+            return text[:index]
+    return text
+
+
+def _xml_escape(text: str) -> str:
+    """Text as xlsxwriter escapes a cell's text (& < > as entities; control characters, U+FFFE and
+    U+FFFF as _xHHHH_, after escaping the underscore of text already reading like one). Works as
+    well on texts joined by `_SEP`, which it leaves alone."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    if "_x" in text:
+        text = _ESCAPED_ESCAPE.sub(r"_x005F\1", text)
+    text = _CONTROL.sub(lambda m: f"_x{ord(m.group(0)):04X}_", text)
+    return text.replace("\ufffe", "_xFFFE_").replace("\uffff", "_xFFFF_")
+
+
+def _inline_strings(texts: list[str], style: int) -> list[str]:
+    """The texts as the XML of inline-string cells after `<c r="A1"`, as xlsxwriter's constant_memory
+    mode writes them; escaped a column at a time, as one text."""
+    if max(map(len, texts), default=0) > _STRING_MAX // 2:
+        texts = [_truncated(t) for t in texts]
+    joined = _SEP.join(texts)
+    if joined.count(_SEP) != len(texts) - (1 if texts else 0):  # a text holds \x00 itself
+        texts = [_xml_escape(t).replace(_SEP, "_x0000_") for t in texts]
+    else:
+        escaped = _xml_escape(joined)
+        if len(escaped) != len(joined):  # escaping only lengthens
+            texts = escaped.split(_SEP)
+    plain, spaced = f' s="{style}" t="inlineStr"><is><t>', f' s="{style}" t="inlineStr"><is><t xml:space="preserve">'
+    edges = set(map(_FIRST, texts)) | set(map(_LAST, texts))
+    if not any(c.isspace() for c in edges):
+        return [plain + t + "</t></is></c>" for t in texts]
+    # leading or trailing whitespace is kept only when marked (as xlsxwriter marks it)
+    return [(spaced if t[:1].isspace() or t[-1:].isspace() else plain) + t + "</t></is></c>" for t in texts]
+
+
+def _numbers(values: list, style: int) -> list[str]:
+    """Numbers as the XML of number cells after `<c r="A1"` (xlsxwriter's ``%.16G``)."""
+    if values and all(type(v) is int for v in values) and max(map(abs, values)) < 10**16:
+        texts = list(map(str, values))  # the same digits as %.16G, faster
+    else:
+        texts = [format(v, ".16G") for v in values]
+    head = f' s="{style}"><v>'
+    return [head + t + "</v></c>" for t in texts]
+
+
+@dataclass(frozen=True)
+class _DataRows:
+    """A sheet's data rows (below its header row) to be rendered as the XML of its part."""
+
+    header_row: int
+    columns: list[_DataColumn]
+    heights: list[int]  # points, one per row; 15 is the default height
+    styles: dict[str, int]  # `_CellFormats` field -> the format's index in the workbook's styles
+
+    def write(self, fh) -> None:
+        """Render the rows as UTF-8 XML into `fh`, a block of rows at a time."""
+        first = self.header_row + 1
+        count = min(len(self.heights), _EXCEL_ROWS - first)
+        row = '<row r="%d"%s>' + "".join(f'<c r="{xl_col_to_name(c)}%d"%s' for c in range(len(self.columns))) + "</row>"
+        for start in range(0, count, _ROWS_AT_ONCE):
+            stop = min(start + _ROWS_AT_ONCE, count)
+            numbers = range(first + 1 + start, first + 1 + stop)  # 1-based, as in the XML
+            cells = [self._cells(column, column.values[start:stop], self.styles) for column in self.columns]
+            block = self.heights[start:stop]
+            attributes = {h: _row_height(h) for h in set(block)}  # few distinct heights
+            heights = [attributes[h] for h in block]
+            args = [numbers, heights]
+            for column in cells:
+                args += [numbers, column]
+            fh.write("".join(map(row.__mod__, zip(*args))).encode("utf-8"))
+
+    @staticmethod
+    def _cells(column: _DataColumn, values: list, style: dict[str, int]) -> list[str]:
+        """Each value's cell XML after `<c r="A1"`: blank cells as text-formatted blanks."""
+        blank = f' s="{style["text"]}"/>'
+        present = [v for v in values if v is not None]
+        if column.kind == "text":
+            xml = _inline_strings(present, style["wrap" if column.wrap else "text"])
+        elif column.kind in ("int", "float"):
+            xml = _numbers(present, style["money" if column.money else column.kind])
+        else:  # bool or mixed: value by value
+            xml = [_one_cell(v, column, style) for v in present]
+        if len(present) == len(values):
+            return xml
+        out = np.full(len(values), blank, dtype=object)
+        out[np.array([v is not None for v in values])] = np.array(xml, dtype=object)
+        return out.tolist()
+
+
+def _styles(formats: _CellFormats) -> dict[str, int]:
+    """Each data format's index in the workbook's styles: fixed now, before the workbook is closed,
+    so that xlsxwriter writes every one of them into the styles part."""
+    return {name: getattr(formats, name)._get_xf_index() for name in ("text", "wrap", "int", "money", "float")}
+
+
+def _one_cell(value: Any, column: _DataColumn, style: dict[str, int]) -> str:
+    if isinstance(value, bool):
+        return f' s="{style["text"]}" t="b"><v>{int(value)}</v></c>'
+    if isinstance(value, int):
+        return _numbers([value], style["money" if column.money else "int"])[0]
+    if isinstance(value, float):
+        return _numbers([value], style["money" if column.money else "float"])[0]
+    return _inline_strings([value], style["wrap" if column.wrap else "text"])[0]
+
+
+def _row_height(points: int) -> str:
+    """The row's height attributes as xlsxwriter's set_row writes them (none for the default)."""
+    if points == 15:
+        return ""
+    pixels = int(points * 4.0 / 3.0 + 0.5)
+    return f' ht="{pixels * 0.75:.16g}" customHeight="1"'
+
+
+def _zip_with_rows(skeleton: bytes, streamed: Mapping[str, _DataRows], path: Path) -> None:
+    """The workbook xlsxwriter made, with each streamed sheet's data rows put after its header row.
+
+    The rows' XML goes to a temporary file beside `path` first: its size decides whether the zip
+    entry needs ZIP64, and it is never held whole in memory."""
+    import tempfile
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(skeleton)) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            part = source.read(info)
+            rows = streamed.get(info.filename)
+            if rows is None:
+                target.writestr(info, part)
+                continue
+            start = part.find(f'<row r="{rows.header_row + 1}"'.encode())
+            end = part.find(b"</row>", max(start, 0))
+            if start < 0 or end < 0:
+                raise RuntimeError(f"{info.filename}: header row not found in xlsxwriter's XML")
+            cut = end + len(b"</row>")
+            with tempfile.TemporaryFile(dir=path.parent) as xml:
+                rows.write(xml)
+                info.file_size = len(part) + xml.tell()
+                xml.seek(0)
+                with target.open(info, "w") as out:
+                    out.write(part[:cut])
+                    shutil.copyfileobj(xml, out, 1 << 20)
+                    out.write(part[cut:])
 
 
 # --------------------------------------------------------------------------------------------

@@ -218,3 +218,112 @@ def test_neighbouring_columns_of_few_values_are_written_as_each_alone():
         table = pd.DataFrame({name: columns[name] for name in chosen})
         assert pub.csv_bytes(table) == reference_csv(table), chosen
         assert pub.csv_bytes(table.iloc[:3]) == reference_csv(table.iloc[:3]), chosen
+
+
+# --------------------------------------------------------------------------------------------
+# Streamed data rows: a sheet without a chart gets its data rows as XML rendered a block at a time;
+# a sheet with a chart hands them to xlsxwriter cell by cell. Both must read back the same.
+# --------------------------------------------------------------------------------------------
+
+HEADING = pub.PublicationHeading(authority="UBND", commune_name="Xã A", province="Tỉnh B", reference_year=2027,
+                                 rule_set_version="x", provisional=True, published_on=dt.date(2026, 1, 1))
+# "_x0041_" is left to the escaping test: openpyxl undoes the escape of its underscore in shared strings only
+ODD_TEXTS = ["=1+1", "+84 912", "-x", "@a", "a & b < c > d", "x\x01y\x1fz", " lead", "trail ", "\ttab",
+             "\ufffe", "Lê, \"Tí\"", NFD, "", "line\nbreak", "x" * 40_000, "😀" * 17_000]
+
+
+def _streamed_and_cell_by_cell(tmp_path, table: pd.DataFrame, monkeypatch=None):
+    """(sheet whose rows were streamed, sheet written cell by cell) of the same table."""
+    streamed, cells = tmp_path / "streamed.xlsx", tmp_path / "cells.xlsx"
+    pub.write_xlsx(streamed, [pub._Sheet(name="S", title="T", place="P", table=table)], HEADING)
+    chart = pub.ChartSpec(title="c", category=table.columns[0], columns=(table.columns[1],))
+    pub.write_xlsx(cells, [pub._Sheet(name="S", title="T", place="P", table=table, chart=chart)], HEADING)
+    return openpyxl.load_workbook(streamed).active, openpyxl.load_workbook(cells).active
+
+
+def _readback(ws):
+    cells = [(c.coordinate, c.value, c.data_type, c.number_format, c.font.b, c.alignment.wrap_text, c.border.left.style)
+             for row in ws.iter_rows() for c in row]
+    layout = (sorted(map(str, ws.merged_cells.ranges)), {k: v.width for k, v in ws.column_dimensions.items()},
+              {k: v.height for k, v in ws.row_dimensions.items() if v.height}, ws.print_area, ws.freeze_panes,
+              ws.print_title_rows, ws.page_setup.orientation, ws.page_setup.fitToWidth, ws.oddFooter.center.text)
+    return cells, layout
+
+
+def test_streamed_rows_read_back_as_cells_written_one_by_one(tmp_path):
+    rng = random.Random(3)
+    n = 2500  # several blocks of rows when the block is small (below)
+    table = pd.DataFrame({
+        "Tên": [rng.choice(ODD_TEXTS[:-2]) for _ in range(n)],
+        "Số": pd.array([None if i % 7 == 0 else i * 10**9 for i in range(n)], dtype="Int64"),
+        pub.MONEY_HEADER: pd.array([rng.randrange(10**7) for _ in range(n)], dtype="Int64"),
+        "Tỷ lệ": [rng.choice([0.1, 1 / 3, 1e16, -0.0, float("nan")]) for _ in range(n)],
+        "Lý do": [rng.choice(ODD_TEXTS) for _ in range(n)],
+        "Cờ": [rng.choice([True, False]) for _ in range(n)],
+        "Lẫn": pd.Series([rng.choice([None, 1, 2.5, True, "=x", 10**17]) for _ in range(n)], dtype=object),
+    })
+    old_block = pub._ROWS_AT_ONCE
+    pub._ROWS_AT_ONCE = 700
+    try:
+        streamed, cells = _streamed_and_cell_by_cell(tmp_path, table)
+    finally:
+        pub._ROWS_AT_ONCE = old_block
+    got, want = _readback(streamed), _readback(cells)
+    assert got[1] == want[1]
+    assert got[0] == want[0]
+    assert any(h > 15 for h in got[1][2].values())  # wrapped rows grown
+
+
+def test_text_starting_like_a_formula_stays_text(tmp_path):
+    table = pd.DataFrame({"a": ["=1+1", "=SUM(A1:A2)", "@x", "-3"], "b": [1, 2, 3, 4]})
+    path = tmp_path / "f.xlsx"
+    pub.write_xlsx(path, [pub._Sheet(name="S", title="T", place="P", table=table)], HEADING)
+    import zipfile
+
+    xml = zipfile.ZipFile(path).read("xl/worksheets/sheet1.xml").decode()
+    assert "<f>" not in xml
+    ws = openpyxl.load_workbook(path).active
+    values = [c.value for row in ws.iter_rows() for c in row if isinstance(c.value, str) and c.value.startswith("'")]
+    assert values == ["'=1+1", "'=SUM(A1:A2)", "'@x", "'-3"]
+    assert all(c.data_type == "s" for row in ws.iter_rows() for c in row if c.value in values)
+
+
+def test_text_looking_like_rich_text_xml_stays_text(tmp_path):
+    # xlsxwriter writes a string "<r>...</r>" unescaped, as rich-text XML; streamed rows escape it
+    table = pd.DataFrame({"a": ["<r>rich</r>", "<r><t>x</t></r>"]})
+    path = tmp_path / "r.xlsx"
+    pub.write_xlsx(path, [pub._Sheet(name="S", title="T", place="P", table=table)], HEADING)
+    ws = openpyxl.load_workbook(path).active
+    assert [c.value for row in ws.iter_rows() for c in row if str(c.value).startswith("<r>")] == list(table["a"])
+
+
+def test_cell_text_escaped_as_xlsxwriter_escapes_it():
+    from xlsxwriter.xmlwriter import XMLwriter
+
+    rng = random.Random(11)
+    alphabet = ["a", "&", "<", ">", "_", "x", "0", "4", "F", "_x0041_", "\x00", "\x01", "\x1f", "\n", "\t", "\ufffe", "\uffff",
+                "ạ", "😀", " "]
+    for trial in range(300):
+        texts = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 10))) for _ in range(rng.randrange(1, 6))]
+        got = pub._inline_strings(texts, 3)
+        for text, xml in zip(texts, got):
+            escaped = XMLwriter()._escape_data(XMLwriter._escape_control_characters(text))
+            space = ' xml:space="preserve"' if escaped[:1].isspace() or escaped[-1:].isspace() else ""  # as escaped
+            assert xml == f' s="3" t="inlineStr"><is><t{space}>{escaped}</t></is></c>', text
+
+
+def test_large_list_streamed_in_blocks_is_deterministic(tmp_path):
+    classified = _commune(400)
+    table = pub.household_lists(classified)["ho-ngheo"]
+    old_block = pub._ROWS_AT_ONCE
+    pub._ROWS_AT_ONCE = 7
+    try:
+        pub.write_xlsx(tmp_path / "a.xlsx", [pub._Sheet(name="S", title="T", place="P", table=table)], HEADING)
+    finally:
+        pub._ROWS_AT_ONCE = old_block
+    pub.write_xlsx(tmp_path / "b.xlsx", [pub._Sheet(name="S", title="T", place="P", table=table)], HEADING)
+    assert (tmp_path / "a.xlsx").read_bytes() == (tmp_path / "b.xlsx").read_bytes()
+    ws = openpyxl.load_workbook(tmp_path / "a.xlsx").active
+    header = next(r for r in range(1, 20) if ws.cell(r, 1).value == "STT")
+    assert [ws.cell(header + 1 + i, 1).value for i in range(len(table))] == list(range(1, len(table) + 1))
+    assert ws.cell(header + len(table) + 2, 1).value is None  # the date line is on the right half
