@@ -416,3 +416,151 @@ def test_current_versions_of_nothing():
     current, excluded = current_versions(_frame([]), PROCESSED)
     assert current.empty and excluded.empty
     assert list(excluded.columns) == VERSION_COLUMNS + ["reason"]
+
+
+# --- the version index: fast reading, same frame -----------------------------------------------
+
+
+def _reference_versions(url: str, payloads: bool) -> pd.DataFrame:
+    """versions() as first written: SQLAlchemy rows, one Python tuple each."""
+    engine = sa.create_engine(url)
+    names = [n for n in VERSION_COLUMNS if n != "deleted_at"]
+    cols = ", ".join(n if payloads or n != "payload" else "NULL AS payload" for n in names)
+    with engine.connect() as conn:
+        events = conn.exec_driver_sql(
+            "SELECT submission_id, deleted_at FROM raw_submission_deletions ORDER BY event_id").all()
+        rows = conn.exec_driver_sql(f"SELECT {cols} FROM raw_submission_versions ORDER BY store_id").all()
+    engine.dispose()
+    state = dict(events)
+    deleted = {sid: when for sid, when in state.items() if when is not None}
+    records = [(*r, deleted.get(r[1])) for r in rows]
+    columns = list(zip(*records)) if records else [()] * len(VERSION_COLUMNS)
+    return pd.DataFrame(
+        {name: pd.Series(list(values), dtype="int64" if name == "store_id" else object)
+         for name, values in zip(VERSION_COLUMNS, columns)},
+        columns=VERSION_COLUMNS,
+    )
+
+
+def _mixed_store(store: RawStore) -> None:
+    subs = [make_sub(i, review_state=[None, "approved", "", "rejected"][i % 4],
+                     updated_at=None if i % 3 else f"2025-03-0{i % 9 + 1}T10:00:00.000Z",
+                     source=f"page-{i % 3}.json")
+            for i in range(60)]
+    subs += [make_sub(i, text="Lê Thị Mười", updated_at="2025-04-01T00:00:00+07:00", review_state="edited")
+             for i in range(0, 60, 7)]
+    store.ingest(subs[:40])
+    store.ingest(subs[40:])
+    store.record_deletions([("uuid:000003", "2025-05-01T00:00:00Z"), ("uuid:000014", "2025-05-02T00:00:00Z")], "t")
+    store.record_deletions([("uuid:000003", None)], "t")  # restored again
+
+
+def test_versions_equal_the_row_by_row_reading(store_url):
+    with RawStore(store_url) as store:
+        assert store.versions(payloads=False).empty
+        pd.testing.assert_frame_equal(store.versions(payloads=False), _reference_versions(store_url, False))
+        _mixed_store(store)
+        for payloads in (False, True):
+            got = store.versions(payloads=payloads)
+            pd.testing.assert_frame_equal(got, _reference_versions(store_url, payloads), check_exact=True)
+        got = store.versions(payloads=False)
+    assert len(got) == 69
+    assert got["payload"].isna().all()
+    assert got.loc[got["submission_id"] == "uuid:000014", "deleted_at"].tolist() == ["2025-05-02T00:00:00Z"] * 2
+    assert got.loc[got["submission_id"] == "uuid:000003", "deleted_at"].isna().all()
+    assert got["review_state"].isna().sum() == 15 + 0 and (got["review_state"] == "").sum() == 15
+
+
+def test_versions_in_batches_larger_than_one_fetch(store_url, monkeypatch):
+    monkeypatch.setattr("rasoat.pipeline.rawstore.FETCH_BATCH", 7)
+    with RawStore(store_url) as store:
+        _mixed_store(store)
+        got = store.versions(payloads=False)
+    pd.testing.assert_frame_equal(got, _reference_versions(store_url, False), check_exact=True)
+
+
+def _plan(url: str) -> str:
+    from rasoat.pipeline.rawstore import _INDEX_COLUMNS
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            f"EXPLAIN QUERY PLAN SELECT {', '.join(_INDEX_COLUMNS)} FROM raw_submission_versions "
+            "ORDER BY store_id").all()
+    engine.dispose()
+    return " ".join(str(r[-1]) for r in rows)
+
+
+def test_an_old_sqlite_store_gets_the_version_index_on_open(tmp_path):
+    url = f"sqlite:///{tmp_path / 'raw.sqlite3'}"
+    with RawStore(url) as store:
+        _mixed_store(store)
+        before = store.versions(payloads=False)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:  # as a store written before the index existed
+        conn.exec_driver_sql("DROP INDEX ix_raw_submission_versions_index")
+    engine.dispose()
+    assert "COVERING INDEX" not in _plan(url)
+    with RawStore(url) as store:
+        after = store.versions(payloads=False)
+        store.ingest([make_sub(1000)])  # writing still works with the index in place
+        assert store.check_integrity() == []
+    assert "USING COVERING INDEX ix_raw_submission_versions_index" in _plan(url)
+    pd.testing.assert_frame_equal(after, before)
+
+
+def _reference_current(versions: pd.DataFrame, processed: set[str]):
+    """current_versions as first written: every time parsed, every row sorted."""
+    columns = list(versions.columns)
+    if versions["deleted_at"].notna().any():
+        versions = versions[versions["deleted_at"].isna().to_numpy()]
+
+    def instants(col):
+        values = versions[col].astype(object).where(versions[col].notna(), None)
+        return pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
+
+    when = instants("updated_at")
+    when = when.where(when.notna(), instants("submitted_at"))
+    order = pd.DataFrame({"submission_id": versions["submission_id"].to_numpy(), "when": when.to_numpy(),
+                          "store_id": versions["store_id"].to_numpy(), "pos": range(len(versions))}
+                         ).sort_values(["submission_id", "when", "store_id"], na_position="first", kind="stable")
+    newest = versions.iloc[sorted(order.drop_duplicates("submission_id", keep="last")["pos"])]
+    newest = newest.sort_values("store_id", kind="stable")
+    states = newest["review_state"].astype(object).where(newest["review_state"].notna(), None)
+    effective = states.map(lambda s: "received" if s is None or s == "" else str(s))
+    keep = effective.isin(processed)
+    current = newest[keep.to_numpy()].reset_index(drop=True)[columns]
+    excluded = newest[~keep.to_numpy()].reset_index(drop=True)[columns]
+    excluded["reason"] = ["review state " + s for s in effective[~keep].tolist()]
+    excluded["reason"] = excluded["reason"].astype(object)
+    return current, excluded
+
+
+def test_current_versions_equal_the_first_implementation(store_url):
+    with RawStore(store_url) as store:
+        _mixed_store(store)
+        v = store.versions(payloads=False)
+    for processed in (PROCESSED, {"approved"}):
+        for got, want in zip(current_versions(v, processed), _reference_current(v, processed)):
+            pd.testing.assert_frame_equal(got, want, check_exact=True)
+    current, _ = current_versions(v, PROCESSED)
+    assert "uuid:000014" not in set(current["submission_id"])  # deleted
+    assert current.set_index("submission_id").loc["uuid:000007", "review_state"] == "edited"
+
+
+def test_current_versions_far_future_time_with_nanosecond_times_elsewhere():
+    # pandas parses a column at nanoseconds when any string has 9 fraction digits, and a year
+    # past 2262 then becomes NaT ("oldest"): the answer must not depend on which rows are parsed.
+    v = _frame(
+        [
+            {"submission_id": "A", "updated_at": "3025-01-01T00:00:00Z", "payload": "A-far"},
+            {"submission_id": "A", "updated_at": "2025-03-02T00:00:00Z", "payload": "A-now"},
+            {"submission_id": "B", "updated_at": "2025-03-02T00:00:00.123456789Z"},
+        ]
+    )
+    got, want = current_versions(v, PROCESSED), _reference_current(v, PROCESSED)
+    for g, w in zip(got, want):
+        pd.testing.assert_frame_equal(g, w, check_exact=True)
+    assert got[0].set_index("submission_id").loc["A", "payload"] == "A-now"
+    # without the nanosecond time the far-future edit is simply the newest
+    got = current_versions(v[v["submission_id"] == "A"], PROCESSED)[0]
+    assert got["payload"].tolist() == ["A-far"]
