@@ -18,12 +18,10 @@ officer can address it in a correction as ``member[<position>].<field>``.
 
 from __future__ import annotations
 
-import gc
 import json
 import math
 import re
 import unicodedata
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -32,6 +30,7 @@ import orjson
 import pandas as pd
 
 from rasoat.forms import Field, Questionnaire
+from rasoat.pipeline.cycles import no_cycle_collection
 from rasoat.pipeline.schemas import field_rules
 from rasoat.pipeline.sources import CENTRAL_CSV, CENTRAL_ODATA, KOBO_JSON
 
@@ -51,6 +50,8 @@ _NUMBER_SEPARATORS = re.compile(r"[\s.\-()]")
 _CHOICE_KEY = re.compile(r"[\s\-_.]")
 _SCALARS = (str, int, float, bool)
 _SCALAR_TYPES = frozenset(_SCALARS)
+# What a well-formed answer list holds; the readers make tuples only of geopoint answers.
+_PLAIN_TYPES = frozenset({*_SCALARS, type(None), tuple})
 
 
 @dataclass(frozen=True)
@@ -235,8 +236,15 @@ def _odata_values(record: dict, groups: tuple, count: int) -> list:
     return values
 
 
-def _answers(values: list, fields: tuple[Field, ...], problems: list[dict], position: int | None) -> list:
-    """`values` (one per field) with only single values kept (see `_scalar`), changed in place."""
+def _answers(values: list, fields: tuple[Field, ...], problems: list[dict], position: int | None,
+             geopoints: tuple[int, ...]) -> list:
+    """`values` (one per field) with only single values kept (see `_scalar`), changed in place.
+    `geopoints`: the indexes of the geopoint fields, whose (lat, lon) pairs are always checked."""
+    if _PLAIN_TYPES.issuperset(map(type, values)):  # the usual answer list: only geopoints need a look
+        for i in geopoints:
+            if values[i] is not None:
+                values[i] = _scalar(values[i], fields[i], problems, position)
+        return values
     for i, (f, value) in enumerate(zip(fields, values)):
         if value is not None and (type(value) not in _SCALAR_TYPES or f.type == "geopoint"):
             values[i] = _scalar(value, f, problems, position)
@@ -323,13 +331,13 @@ def read_payload(payload_format: str, payload: Any, questionnaire: Questionnaire
         def values_of(record: dict, fields: tuple[Field, ...]) -> list:
             return [get(record, f) for f in fields]
 
-    household = _answers(values_of(root, household_fields), household_fields, problems, None)
+    household = _answers(values_of(root, household_fields), household_fields, problems, None, plan.household_geopoints)
     members = []
     for position, row in enumerate(rows, start=1):
         if not isinstance(row, dict):
             problems.append(_problem(repeat, row, "bad_member_row", ERROR, "thành viên không đúng dạng bản ghi", position))
             continue
-        member = _answers(values_of(row, member_fields), member_fields, problems, position)
+        member = _answers(values_of(row, member_fields), member_fields, problems, position, plan.member_geopoints)
         member.append(position)
         members.append(member)
     return household, members, problems
@@ -436,7 +444,7 @@ def distinct_values(raw: pd.Series) -> tuple[np.ndarray, list, int]:
     for one key, which would merge answers that type differently. Otherwise every row is its own value.
     """
     values = raw.to_numpy(dtype=object)
-    kinds = set(map(type, values[~pd.isna(values)]))
+    kinds = _kinds(values)
     if len(kinds) <= 1 and kinds <= _HASHABLE_KINDS:
         codes, uniques = pd.factorize(values)  # missing → -1, then the last position: None
         return np.where(codes < 0, len(uniques), codes), [*uniques, None], len(uniques)
@@ -465,10 +473,26 @@ def per_value(raw: pd.Series, fn, missing_alike: bool = True) -> pd.Series:
 
 
 _HASHABLE_KINDS = frozenset({str, int, bool})
+_JSON_KINDS = frozenset({str, int, bool, float, type(None)})
+
+
+def _kinds(values: np.ndarray) -> set[type]:
+    """The types of the values that are not missing (None, NaN, NA, NaT), as `pd.isna` sees them.
+
+    The types of all values first (cheap); only a float may be missing (NaN) among what JSON
+    gives, so only floats are looked at one by one, and only when there are any."""
+    kinds = set(map(type, values))
+    if not kinds <= _JSON_KINDS:  # NA, NaT, numpy scalars (corrections, callers' frames): pandas decides
+        return set(map(type, values[~pd.isna(values)]))
+    kinds.discard(type(None))
+    if float in kinds and all(v != v for v in values if type(v) is float):  # only NaN: missing
+        kinds.discard(float)
+    return kinds
 
 
 def _has_control(value: Any) -> bool:
-    return isinstance(value, str) and bool(_CONTROL.search(value))
+    # every control character is unprintable: the regex only runs on the rare text that has one
+    return isinstance(value, str) and not value.isprintable() and bool(_CONTROL.search(value))
 
 
 def _read_text(value: Any, clean) -> tuple[str | None, bool, bool]:
@@ -486,11 +510,12 @@ def _type_columns(frame: pd.DataFrame, fields: Iterable[Field], questionnaire: Q
     for f in fields:
         raw = frame[f.name].astype(object)
         if f.type in ("integer", "decimal"):
-            parsed = per_value(raw, _number)
-            numbers = pd.Series([p[0] for p in parsed], index=frame.index, dtype="Float64")
-            problem = pd.Series([p[1] for p in parsed], index=frame.index, dtype=object)
-            issues.append(issue_rows(frame, problem.eq("not_a_number").to_numpy(), f.name, "not_a_number", ERROR, "không phải là số"))
-            issues.append(issue_rows(frame, problem.eq("number_too_large").to_numpy(), f.name, "number_too_large", ERROR,
+            codes, values, _ = distinct_values(raw)  # parsed once per distinct answer
+            parsed = [_number(v) for v in values]
+            numbers = pd.Series(pd.array(_taken([p[0] for p in parsed], codes), dtype="Float64"), index=frame.index)
+            problem = np.array([p[1] or "" for p in parsed], dtype=object)[codes]
+            issues.append(issue_rows(frame, problem == "not_a_number", f.name, "not_a_number", ERROR, "không phải là số"))
+            issues.append(issue_rows(frame, problem == "number_too_large", f.name, "number_too_large", ERROR,
                                      "số quá lớn, không hợp lý"))
             if f.type == "integer":
                 fraction = (numbers.notna() & (numbers.round() != numbers)).fillna(False).astype(bool)
@@ -514,11 +539,14 @@ def _type_columns(frame: pd.DataFrame, fields: Iterable[Field], questionnaire: Q
             else:
                 out[f.name] = pd.Series(_taken(coded, codes), index=frame.index, dtype=object)
         elif f.type == "select_multiple":
-            text = per_value(raw, clean_text)
+            codes, values, _ = distinct_values(raw)
+            texts = np.array([clean_text(v) for v in values], dtype=object)
+            text = pd.Series(texts[codes], index=frame.index, dtype=object)
             allowed = questionnaire.choices.get(f.choice_list, ())
             match = _choice_matcher(allowed)
             # Worked out once per distinct answer text: (any unknown code, the codes chosen).
-            keys, distinct = pd.factorize(text.to_numpy(dtype=object))
+            keys, distinct = pd.factorize(texts)  # the distinct answers' texts, not every row's again
+            keys = keys[codes]
             parsed = [[match(c) for c in v.split(" ")] for v in distinct]
             unknown_d = np.array([any(c is None for c in codes) for codes in parsed] + [False])
             chosen_d = [{c for c in codes if c is not None} for codes in parsed] + [set()]
@@ -567,22 +595,9 @@ def _type_columns(frame: pd.DataFrame, fields: Iterable[Field], questionnaire: Q
 # --- the step ------------------------------------------------------------------------------
 
 
-@contextmanager
-def _no_cycle_collection():
-    """Tidying allocates millions of small dicts and lists, none in a reference cycle: Python's cycle
-    collector would walk them again and again for nothing (about 7% of the step)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def tidy_submissions(current: pd.DataFrame, questionnaire: Questionnaire) -> TidyTables:
     """Turn the current version of each submission into typed household and member tables."""
-    with _no_cycle_collection():
+    with no_cycle_collection():
         return _tidy_submissions(current, questionnaire)
 
 
@@ -609,10 +624,11 @@ def _tidy_submissions(current: pd.DataFrame, questionnaire: Questionnaire) -> Ti
 
     household_columns = [f.name for f in questionnaire.household_fields]
     member_columns = [f.name for f in questionnaire.member_fields]
-    households = pd.DataFrame(household_rows, columns=[*household_columns, *META_COLUMNS, "readable"]).astype(
-        {c: object for c in household_columns})
+    households = _rows_frame(household_rows, household_columns, [*META_COLUMNS, "readable"])
+    del household_rows  # the frame holds the answers now
     households["readable"] = households["readable"].astype(bool)
-    members = pd.DataFrame(member_rows, columns=[*member_columns, "position", "submission_id"]).astype({c: object for c in member_columns})
+    members = _rows_frame(member_rows, member_columns, ["position", "submission_id"])
+    del member_rows
     members = members[[*member_columns, "submission_id", "position"]].astype({"position": "int64"})
 
     households, hh_issues = _type_columns(households, questionnaire.household_fields, questionnaire)
@@ -628,6 +644,31 @@ def _tidy_submissions(current: pd.DataFrame, questionnaire: Questionnaire) -> Ti
         issues.append(problems.reindex(columns=ISSUE_COLUMNS))
     households, members = derive_columns(households, members, questionnaire)
     return TidyTables(households=households, members=members, issues=concat_issues(issues))
+
+
+def _rows_frame(rows: list[list], answers: list[str], meta: list[str]) -> pd.DataFrame:
+    """`pd.DataFrame(rows, columns=[*answers, *meta])` with the `answers` columns `.astype(object)`,
+    built without pandas inferring (and converting) a dtype for every answer column.
+
+    The answer columns hold what that would hold: a column of only text and None is kept as it is
+    (pandas would make its None NaN, which every typing step treats alike); any other column (numbers,
+    mixed kinds) goes through pandas' own inference, which e.g. makes 1 and None 1.0 and NaN. The few
+    meta columns are inferred by pandas exactly as before."""
+    width, count = len(answers), len(rows)
+    columns = list(zip(*rows)) if rows else [()] * (width + len(meta))  # one tuple per column; tuples stay whole
+    data = {}
+    for name, values in zip(answers, columns[:width]):
+        column = np.fromiter(values, dtype=object, count=count)
+        if not _TEXT_KINDS.issuperset(map(type, column)):
+            column = pd.Series(list(values)).to_numpy(dtype=object)  # inferred as pandas' row constructor does
+        data[name] = column
+    meta_frame = (pd.DataFrame(dict(zip(meta, (list(v) for v in columns[width:]))), columns=meta) if rows
+                  else pd.DataFrame(columns=meta))  # no rows: object columns, as the row constructor gives
+    del columns
+    return pd.concat([pd.DataFrame(data, columns=answers, dtype=object, copy=False), meta_frame], axis=1)
+
+
+_TEXT_KINDS = frozenset({str, type(None)})
 
 
 def concat_tables(parts: Iterable[TidyTables]) -> TidyTables:
