@@ -25,7 +25,7 @@ from rasoat.pipeline import facts as facts_mod
 from rasoat.pipeline import history as history_mod
 from rasoat.pipeline import movements as movements_mod
 from rasoat.pipeline import points as points_mod
-from rasoat.pipeline.publish import (PARALLEL_FROM, PublicationHeading, csv_bytes, current_publication, printable_lists,
+from rasoat.pipeline.publish import (PARALLEL_FROM, CsvParts, PublicationHeading, current_publication, printable_lists,
                                      publish, remove_incomplete)
 from rasoat.pipeline.runlock import RunSkipped, run_lock  # noqa: F401  (RunSkipped is re-exported for callers)
 from rasoat.pipeline.rawstore import RawStore, current_versions, default_store_url, redacted_url
@@ -203,9 +203,9 @@ def report_task(classified: pd.DataFrame, checked: checks.CheckedTables, report:
     hamlet_names = {h.code: h.name for h in settings.hamlets}
     files = quality.report_files(checked.issues, report.households, checked.excluded, questionnaire, hamlet_names=hamlet_names,
                                  commune_name=settings.commune.name, published_on=published_on)
-    files["commune/households.csv"] = csv_bytes(record)
+    files["commune/households.csv"] = CsvParts.rows_of(record)
     if report.inputs is not None:  # which raw submission versions this publication read, with checksums
-        files["inputs.csv"] = csv_bytes(report.inputs.reset_index(drop=True))
+        files["inputs.csv"] = CsvParts.rows_of(report.inputs.reset_index(drop=True))
     # next year's phones preload this publication's households (rasoat forms build reads the same record)
     files["preload/previous_households.csv"] = build.previous_households_csv(record[record["household_class"] != corrections.EXCLUDED])
     if reference_year is not None:
@@ -223,7 +223,7 @@ def report_task(classified: pd.DataFrame, checked: checks.CheckedTables, report:
                      f"hamlets/{code}/bien-dong", "bien-dong", name) for code, name in hamlet_names.items()]
             for rendered in run_parts(printable_lists, jobs, workers_for(len(classified), PARALLEL_FROM, len(jobs))):
                 files.update(rendered)
-            files["commune/bien-dong/movements.csv"] = csv_bytes(movements)
+            files["commune/bien-dong/movements.csv"] = CsvParts.rows_of(movements)
     tables = {"Sửa lỗi đã ghi nhận": corrections.audit_table(report.corrections),
               "Thay đổi so với lần trước": corrections.class_changes_table(changes)}
     stage_log.info("report:done files=%d class_changes=%d previous=%s", len(files), len(changes),

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from rasoat.pipeline.publish import CsvParts
+from rasoat.pipeline.publish import CsvParts, RowPieces
 from rasoat.settings import Indicator, RuleSet
 
 FACT_COLUMNS = ["submission_id", "household_id", "hamlet", "indicator", "name", "deprived", "fact", "confidence", "provisional"]
@@ -508,5 +508,6 @@ def facts_detail_parts(classified: pd.DataFrame, ruleset, households: int = DETA
     sorted as `facts_detail` sorts them, so the parts follow one another in its order."""
     columns = ["submission_id", "household_id", "hamlet", *(f"{p}_{ind.id}" for ind in ruleset.indicators for p in ("deprived", "fact"))]
     keys = classified[["hamlet", "household_id", "submission_id"]].reset_index(drop=True)
-    ordered = classified[columns].take(_sorted_rows(keys))  # as sort_values(keys, kind="mergesort"), faster
-    return CsvParts(facts_detail, [(ordered.iloc[start:start + households], ruleset) for start in range(0, max(len(ordered), 1), households)])
+    order = _sorted_rows(keys)  # as sort_values(keys, kind="mergesort"), faster
+    # each part's households taken when it is written: a sorted copy of the facts would be a gigabyte
+    return CsvParts(facts_detail, RowPieces(classified[columns], households, order=order, extra=(ruleset,)))

@@ -787,17 +787,57 @@ class CsvParts:
     a few at a time, and written in order."""
 
     table: Callable[..., pd.DataFrame]
-    pieces: Sequence[tuple]
+    pieces: Sequence[tuple]  # may make each piece when asked (`RowPieces`): only those being written exist
+
+    @classmethod
+    def rows_of(cls, table: pd.DataFrame, rows: int = 100_000) -> CsvParts:
+        """`table` as it is, written `rows` rows at a time: byte for byte `csv_bytes(table)`, without
+        its whole text (several times the table's size as Python strings) ever held."""
+        return cls(_as_it_is, RowPieces(table, rows))
 
     def write(self, path: Path, workers: int = 1) -> None:
         if not self.pieces:
             raise ValueError(f"{path.name}: no part to write, not even the header")
-        jobs = [(self.table, k == 0, *piece) for k, piece in enumerate(self.pieces)]
+        jobs = _PartJobs(self)
         with open(path, "wb") as fh:
             for data in stream_parts(_part_csv, jobs, workers):
                 fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+
+
+class RowPieces(Sequence):
+    """Pieces of `rows` rows of `table` (in the order of the positions `order`, else as it is), each
+    taken only when asked; piece k is `(rows k, *extra)`. At least one piece, empty for an empty table."""
+
+    def __init__(self, table: pd.DataFrame, rows: int, order: np.ndarray | None = None, extra: tuple = ()):
+        self.table, self.rows, self.order, self.extra = table, rows, order, extra
+
+    def __len__(self) -> int:
+        return max(1, -(-len(self.table) // self.rows))
+
+    def __getitem__(self, k: int) -> tuple:
+        if not 0 <= k < len(self):
+            raise IndexError(k)
+        span = slice(k * self.rows, (k + 1) * self.rows)
+        return (self.table.iloc[span] if self.order is None else self.table.take(self.order[span]), *self.extra)
+
+
+class _PartJobs(Sequence):
+    """The jobs writing a `CsvParts` file, made one at a time as the workers take them."""
+
+    def __init__(self, parts: CsvParts):
+        self.parts = parts
+
+    def __len__(self) -> int:
+        return len(self.parts.pieces)
+
+    def __getitem__(self, k: int) -> tuple:
+        return (self.parts.table, k == 0, *self.parts.pieces[k])
+
+
+def _as_it_is(table: pd.DataFrame) -> pd.DataFrame:
+    return table
 
 
 def _part_csv(table: Callable[..., pd.DataFrame], header: bool, *piece) -> bytes:

@@ -11,12 +11,14 @@ import unicodedata
 from pathlib import Path
 
 import openpyxl
+import numpy as np
 import pandas as pd
 import pytest
 
 from rasoat.pipeline import publish as pub
 from rasoat.pipeline.publish import (
     CsvParts,
+    RowPieces,
     PublicationHeading,
     csv_bytes,
     current_publication,
@@ -494,3 +496,36 @@ def test_parts_that_yield_nothing_fail_the_publication_and_leave_none_behind(cla
     with pytest.raises(ValueError, match="no part"):
         _publish(classified, tables, tmp_path, files={"commune/x.csv": CsvParts(operator.getitem, [])})
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".incoming")] and current_publication(tmp_path) is None
+
+
+@pytest.mark.parametrize("rows", [1, 2, 5, 100])
+def test_a_table_written_rows_at_a_time_is_its_whole_csv(tmp_path, rows):
+    awkward = pd.DataFrame({"Mã hộ": ["H1", "=SUM(A1)", None, "H, \"4\"", "H5"], "Số": pd.array([1, None, 3, 4, 5], dtype="Int64"),
+                            "Căn cứ": ["thu nhập 1.500.000 đồng", "dòng\nmới", "", None, "Nguyễn"],
+                            "Có": [True, False, True, None, False]})
+    for table in (awkward, awkward.iloc[:0], awkward[["Căn cứ"]]):
+        CsvParts.rows_of(table, rows).write(tmp_path / "x.csv")
+        assert (tmp_path / "x.csv").read_bytes() == csv_bytes(table)
+
+
+def test_row_pieces_take_their_rows_only_when_asked():
+    taken = []
+
+    class Counting(pd.DataFrame):  # records each take, so laziness is visible
+        @property
+        def _constructor(self):
+            return Counting
+
+        def take(self, indices, *args, **kwargs):
+            taken.append(list(indices))
+            return super().take(indices, *args, **kwargs)
+
+    table = Counting({"x": list("abcde")})
+    pieces = RowPieces(table, 2, order=np.array([4, 3, 2, 1, 0]), extra=("rules",))
+    assert len(pieces) == 3 and not taken
+    first, extra = pieces[0]
+    assert first["x"].tolist() == ["e", "d"] and extra == "rules" and taken == [[4, 3]]
+    assert [p[0]["x"].tolist() for p in pieces] == [["e", "d"], ["c", "b"], ["a"]]
+    with pytest.raises(IndexError):
+        pieces[3]
+    assert len(RowPieces(table.iloc[:0], 2)) == 1 and RowPieces(table.iloc[:0], 2)[0][0].empty
