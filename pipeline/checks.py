@@ -123,13 +123,15 @@ def _repeat_relevance(questionnaire: Questionnaire) -> str:
 
 def age_relationship_issues(members: pd.DataFrame) -> pd.DataFrame:
     """Ages that contradict the relationship to the head (members carry the identity columns)."""
-    m = members[members["age"].notna() & members["relationship"].notna()]
+    # only the columns the rule and its issue rows read: filtering the whole table would copy it
+    used = [c for c in ("submission_id", "household_id", "hamlet", "enumerator", "position", "age", "relationship") if c in members]
+    m = members.loc[(members["age"].notna() & members["relationship"].notna()).to_numpy(dtype=bool), used]
     heads = m[m["relationship"] == HEAD].drop_duplicates("submission_id").set_index("submission_id")["age"]
     head_age = m["submission_id"].map(heads).astype("Int64")
     generation = m["relationship"].map(_GENERATION)
     gap = (m["age"] - head_age).astype("Float64")  # positive: older than the head
-    bad = generation.notna() & head_age.notna() & ((gap * generation.map(lambda g: 1 if g > 0 else -1)) <
-                                                   generation.abs() * MIN_GENERATION_GAP).fillna(False)
+    direction = pd.Series(np.where(generation > 0, 1, -1), index=m.index)  # older (+1) or younger (-1) than the head
+    bad = generation.notna() & head_age.notna() & ((gap * direction) < generation.abs() * MIN_GENERATION_GAP).fillna(False)
     bad = bad.astype(bool)
     flagged = m[bad]  # the text shown is built for flagged members only
     shown = (as_text(flagged["relationship"]) + " " + as_text(flagged["age"]) + " tuổi, chủ hộ "
@@ -263,6 +265,35 @@ def _link_compatible(group: list[int], hid: list, cccd: list, union) -> None:
                 union(by_hid[hid[i]], i)
 
 
+def _members_with(members: pd.DataFrame, hh: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """The members of the households of `hh`, each carrying `columns` of its household, as an inner
+    merge on submission_id gives them (members' order, a fresh RangeIndex); and the position in `hh`
+    of each member's household.
+
+    Built by taking the household columns at those positions: the members' own columns are not
+    copied (copy-on-write), as a merge would copy all of them. A merge is left only for tables it
+    treats differently — a submission ID twice in `hh` (its members repeated) or a carried column
+    already among the members' (suffixed); the positions are then None.
+    """
+    ids = pd.Index(hh["submission_id"])
+    if not ids.is_unique or members.columns.isin(columns).any():
+        return members.merge(hh[["submission_id", *columns]], on="submission_id", how="inner"), None
+    at = ids.get_indexer(members["submission_id"])
+    found = at >= 0
+    m = (members if found.all() else members[found]).reset_index(drop=True)
+    at = at[found]
+    return m.assign(**{c: hh[c].iloc[at].set_axis(m.index) for c in columns}), at
+
+
+def _heads(m: pd.DataFrame, hh: pd.DataFrame, at: np.ndarray | None) -> pd.Series:
+    """How many members of each household of `hh` are the head (`at`: see `_members_with`)."""
+    is_head = m["relationship"].eq(HEAD).fillna(False).to_numpy(dtype=bool)
+    if at is not None:  # counted by position: no grouping of millions of submission IDs
+        return pd.Series(np.bincount(at, weights=is_head, minlength=len(hh)), index=hh.index)
+    heads = pd.Series(is_head, index=m.index).groupby(m["submission_id"]).sum()
+    return hh["submission_id"].map(heads).fillna(0)
+
+
 def _kept_submission(message: str) -> str:
     m = re.search(r"giữ phiếu (\S+)", message)
     return m.group(1) if m else ""
@@ -286,7 +317,7 @@ def check_tables(tidy: TidyTables, questionnaire: Questionnaire, bounding_box=No
     # Members carry their household's identity and the household answers their relevance refers to.
     referenced = {name for f in questionnaire.member_fields for name in _REFERENCE.findall(f.relevant)}
     carried = ["household_id", "hamlet", "enumerator", *sorted(c for c in referenced if c in hh and c not in members)]
-    m = members.merge(hh[["submission_id", *dict.fromkeys(carried)]], on="submission_id", how="inner")
+    m, at = _members_with(members, hh, list(dict.fromkeys(carried)))
     issues.append(validate_table(m, member_schema(questionnaire), ISSUE_COLUMNS))
 
     # Required answers, respecting relevance.
@@ -300,8 +331,7 @@ def check_tables(tidy: TidyTables, questionnaire: Questionnaire, bounding_box=No
         issues.append(issue_rows(hh, roster & n_members.ne(hh["household_size"]).fillna(False) & (n_members > 0).fillna(False),
                                  "household_size", "size_mismatch", WARNING, "số nhân khẩu khác số thành viên đã liệt kê"))
     if "relationship" in m:
-        heads = m.assign(is_head=m["relationship"].eq(HEAD).fillna(False)).groupby("submission_id")["is_head"].sum()
-        hh_heads = hh["submission_id"].map(heads).fillna(0)
+        hh_heads = _heads(m, hh, at)
         issues.append(issue_rows(hh, roster & (n_members > 0).fillna(False) & (hh_heads != 1), "relationship", "one_head", WARNING,
                                  "hộ phải có đúng một chủ hộ", value=as_text(hh_heads.astype(int)) + " chủ hộ"))
         issues.append(age_relationship_issues(m))

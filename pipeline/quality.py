@@ -125,18 +125,42 @@ def _value_hashes(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
     """
     if not columns:
         return np.zeros(len(frame), dtype="uint64")
-    parts = {}
-    for k, c in enumerate(columns):
-        s = frame[c]
-        missing = s.isna().to_numpy(dtype=bool)
-        if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
-            s = s.astype(object)
-            missing = missing | (s == "").to_numpy(dtype=bool)
-            s = s.where(~missing, "")
-        h = pd.util.hash_pandas_object(s, index=False).to_numpy(dtype="uint64", copy=True)
-        h[missing] = _MISSING_HASH
-        parts[k] = h
-    return pd.util.hash_pandas_object(pd.DataFrame(parts), index=False).to_numpy(dtype="uint64")
+    # what hash_pandas_object gives for a frame of the column hashes, folded one column at a time
+    # instead of holding a frame of them all (a column of uint64 per answer, millions of members)
+    hashes = (pd.util.hash_array(_column_hashes(frame[c])) for c in columns)
+    return _folded(hashes, len(columns), len(frame))
+
+
+def _folded(hashes, count: int, rows: int) -> np.ndarray:
+    """`count` hash arrays combined as `hash_pandas_object` combines a frame's columns (the same
+    arithmetic as pandas' own, which is not public API)."""
+    if not count:
+        return np.array([], dtype=np.uint64)
+    out = np.full(rows, 0x345678, dtype=np.uint64)
+    mult = np.uint64(1000003)
+    with np.errstate(over="ignore"):  # arithmetic modulo 2**64, as intended
+        for i, h in enumerate(hashes):
+            out ^= h
+            out *= mult
+            mult += np.uint64(82520 + 2 * (count - i))
+        out += np.uint64(97531)
+    return out
+
+
+def _column_hashes(s: pd.Series) -> np.ndarray:
+    """The hash of each value of one column (`_MISSING_HASH` for missing and empty text)."""
+    if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
+        # text: hash each distinct value once (what pandas does inside, after an isna and a copy
+        # of the whole column we skip); factorize already marks the missing values (-1)
+        codes, uniques = pd.factorize(s, use_na_sentinel=True)
+        uniques = np.asarray(uniques, dtype=object)
+        hashes = pd.util.hash_array(uniques, categorize=False) if len(uniques) else np.zeros(0, dtype="uint64")
+        hashes = np.append(hashes.astype("uint64", copy=False), _MISSING_HASH)  # code -1: the last
+        hashes[:-1][uniques == ""] = _MISSING_HASH
+        return hashes[codes]
+    h = pd.util.hash_pandas_object(s, index=False).to_numpy(dtype="uint64", copy=True)
+    h[s.isna().to_numpy(dtype=bool)] = _MISSING_HASH
+    return h
 
 
 def answer_fingerprint(households: pd.DataFrame, members: pd.DataFrame, questionnaire: Questionnaire) -> pd.Series:
@@ -169,7 +193,7 @@ def answer_fingerprint(households: pd.DataFrame, members: pd.DataFrame, question
         if len(starts):
             sizes = np.diff(np.r_[starts, len(order)])
             rank = np.arange(len(order)) - np.repeat(starts, sizes)
-            row_hash = _value_hashes(members.iloc[order], mem_cols)
+            row_hash = _value_hashes(members, mem_cols)[order]  # hashed in place: no reordered copy of the members
             placed = pd.util.hash_pandas_object(pd.DataFrame({"h": row_hash, "r": rank}), index=False).to_numpy(dtype="uint64")
             folded = np.bitwise_xor.reduceat(placed, starts)
             where = pd.Index(sids[sorted_codes[starts]]).get_indexer(households["submission_id"])

@@ -35,6 +35,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
@@ -111,6 +112,38 @@ class TableSchema:
     specs: dict[tuple[str, int], IssueSpec]  # (column, check number) -> what an issue says
 
 
+def _check(fn, name: str, error: str) -> pa.Check:
+    """A vectorised check that passes missing values itself: pandera is told not to drop them
+    first (`ignore_na=False`), which would copy the non-missing part of every column."""
+    return pa.Check(fn, name=name, error=error, ignore_na=False)
+
+
+def _per_distinct(s: pd.Series, fn, missing: bool) -> pd.Series:
+    """`fn` of each value as a boolean Series, asked once per distinct value (`missing` for NA):
+    for answers that repeat a lot (choice codes)."""
+    try:
+        codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    except TypeError:  # an unhashable value (a list): every row on its own
+        codes, uniques = np.where(s.isna().to_numpy(dtype=bool), -1, np.arange(len(s))), s.to_numpy(dtype=object)
+    verdicts = np.array([bool(fn(v)) for v in np.asarray(uniques, dtype=object)] + [missing], dtype=bool)
+    return pd.Series(verdicts[codes], index=s.index)  # code -1 (missing) takes the last verdict
+
+
+def _per_row(s: pd.Series, fn) -> pd.Series:
+    """`fn` of each value as a boolean Series, in one tight pass: for answers that rarely repeat
+    (IDs, phone numbers), where finding the distinct values costs more than asking each."""
+    values = s.to_numpy(dtype=object)
+    return pd.Series(np.fromiter(map(fn, values), dtype=bool, count=len(values)), index=s.index)
+
+
+def _matches(pattern: re.Pattern):
+    return lambda v: isinstance(v, str) and bool(pattern.search(v))
+
+
+def _exclusive(code: str):
+    return lambda v: not isinstance(v, str) or code not in v.split(" ") or len(set(v.split(" "))) == 1
+
+
 def _range_check(rule: FieldRule) -> tuple[pa.Check, str, str]:
     lo, hi = rule.minimum, rule.maximum
     lo_ok = (lambda s: s >= lo) if rule.min_inclusive else (lambda s: s > lo)
@@ -133,14 +166,14 @@ def _range_check(rule: FieldRule) -> tuple[pa.Check, str, str]:
         text = "không được âm"
     else:
         text = f"ngoài khoảng cho phép ({'' if lo is None else lo:g}–{'' if hi is None else hi:g})" if lo is not None and hi is not None else "ngoài khoảng cho phép"
-    return pa.Check(ok, name=code, error=f"{code}:{rule.name}"), code, text
+    return _check(ok, code, f"{code}:{rule.name}"), code, text
 
 
 def _field_checks(f: Field, rule: FieldRule | None, questionnaire: Questionnaire) -> list[tuple[pa.Check, IssueSpec]]:
     out: list[tuple[pa.Check, IssueSpec]] = []
     if f.type == "select_one" and f.choice_list != "yes_no":
         allowed = set(questionnaire.choices.get(f.choice_list, ()))
-        out.append((pa.Check(lambda s, a=allowed: s.isna() | s.isin(a), name="unknown_choice", error=f"unknown_choice:{f.name}"),
+        out.append((_check(lambda s, a=allowed: s.isna() | s.isin(a), "unknown_choice", f"unknown_choice:{f.name}"),
                     IssueSpec("unknown_choice", ERROR, "mã lựa chọn không có trong phiếu", f.name)))
     if rule is None:
         return out
@@ -149,20 +182,15 @@ def _field_checks(f: Field, rule: FieldRule | None, questionnaire: Questionnaire
         out.append((check, IssueSpec(code, ERROR, text, f.name)))
     if f.type == "text" and rule.pattern:
         pattern = re.compile(rule.pattern)
-        out.append((pa.Check(lambda s, p=pattern: s.isna() | s.map(lambda v: isinstance(v, str) and bool(p.search(v))).astype(bool),
-                             name="bad_format", error=f"bad_format:{f.name}"),
+        out.append((_check(lambda s, ok=_matches(pattern): s.isna() | _per_row(s, ok), "bad_format", f"bad_format:{f.name}"),
                     IssueSpec("bad_format", WARNING, rule.message or "không đúng định dạng", f.name)))
     if f.type == "text" and rule.max_length:
         n = rule.max_length
-        out.append((pa.Check(lambda s, n=n: s.isna() | (s.astype(str).str.len() <= n), name="too_long_for_form", error=f"too_long:{f.name}"),
+        out.append((_check(lambda s, n=n: s.isna() | (s.astype(str).str.len() <= n), "too_long_for_form", f"too_long:{f.name}"),
                     IssueSpec("too_long_for_form", WARNING, rule.message or f"dài quá {n} ký tự", f.name)))
     if f.type == "select_multiple" and rule.exclusive_choice:
         code = rule.exclusive_choice
-
-        def exclusive(s: pd.Series, c=code) -> pd.Series:
-            return s.map(lambda v: not isinstance(v, str) or c not in v.split(" ") or len(set(v.split(" "))) == 1).astype(bool)
-
-        out.append((pa.Check(exclusive, name="exclusive_choice", error=f"exclusive_choice:{f.name}"),
+        out.append((_check(lambda s, ok=_exclusive(code): _per_distinct(s, ok, missing=True), "exclusive_choice", f"exclusive_choice:{f.name}"),
                     IssueSpec("exclusive_choice", WARNING, rule.message or f"'{code}' không đi cùng lựa chọn khác", f.name)))
     return out
 
@@ -202,17 +230,17 @@ def _build(fields, questionnaire: Questionnaire, extra: dict[str, list[tuple[pa.
 def household_schema(questionnaire: Questionnaire) -> TableSchema:
     """The household table: every household answer of the form, plus derived columns."""
     extra: dict[str, list[tuple[pa.Check, IssueSpec]]] = {
-        "members": [(pa.Check(lambda s: (s >= 0).fillna(True).astype(bool), name="members_range", error="members"),
+        "members": [(_check(lambda s: (s >= 0).fillna(True).astype(bool), "members_range", "members"),
                      IssueSpec("out_of_range", ERROR, "số thành viên âm", "members"))],
-        "income_sources_year": [(pa.Check(lambda s: (s >= 0).fillna(True).astype(bool), name="negative_value", error="income_total"),
+        "income_sources_year": [(_check(lambda s: (s >= 0).fillna(True).astype(bool), "negative_value", "income_total"),
                                  IssueSpec("negative_value", ERROR, "tổng thu nhập âm", "income_sources_year"))],
     }
     dtypes = {"members": "Int64", "income_sources_year": "Float64"}
     for f in questionnaire.household_fields:
         if f.type == "geopoint":
-            extra[f"{f.name}_lat"] = [(pa.Check(_between(-90, 90), name="bad_gps", error=f"lat:{f.name}"),
+            extra[f"{f.name}_lat"] = [(_check(_between(-90, 90), "bad_gps", f"lat:{f.name}"),
                                       IssueSpec("bad_gps", WARNING, "vĩ độ GPS không hợp lệ", f.name))]
-            extra[f"{f.name}_lon"] = [(pa.Check(_between(-180, 180), name="bad_gps", error=f"lon:{f.name}"),
+            extra[f"{f.name}_lon"] = [(_check(_between(-180, 180), "bad_gps", f"lon:{f.name}"),
                                       IssueSpec("bad_gps", WARNING, "kinh độ GPS không hợp lệ", f.name))]
             dtypes[f"{f.name}_lat"] = dtypes[f"{f.name}_lon"] = "Float64"
     return _build(questionnaire.household_fields, questionnaire, extra, dtypes)
@@ -222,7 +250,7 @@ def member_schema(questionnaire: Questionnaire) -> TableSchema:
     """The member table: every member answer of the form, plus age 0–120."""
     age_field = "birth_year" if any(f.name == "birth_year" for f in questionnaire.member_fields) else "age"
     extra = {
-        "age": [(pa.Check(_between(0, MAX_AGE), name="impossible_age", error="age"),
+        "age": [(_check(_between(0, MAX_AGE), "impossible_age", "age"),
                  IssueSpec("impossible_age", ERROR, f"tuổi không hợp lý (ngoài 0–{MAX_AGE})", age_field))],
     }
     return _build(questionnaire.member_fields, questionnaire, extra, {"age": "Int64"})
@@ -251,33 +279,44 @@ def validate_table(frame: pd.DataFrame, table: TableSchema, issue_columns: list[
     for members, `position`; the failing row is looked up by its index label.
     """
     try:
-        table.schema.validate(frame, lazy=True)
+        # in place: nothing is coerced or added, so pandera's defensive copy of the table is waste
+        table.schema.validate(frame, lazy=True, inplace=True)
         return pd.DataFrame(columns=issue_columns)
     except SchemaErrors as exc:
         cases = exc.failure_cases
+    at = _first_rows(frame.index, cases["index"])
+    carried = [c for c in (*ISSUE_IDENTITY, "position") if c in frame.columns]
+    row = np.maximum(at, 0)  # (-1: no row; its values are never read)
+    values = {c: frame[c].to_numpy(dtype=object)[row] for c in carried} if len(frame) else {}  # identities, looked up at once
     rows = []
-    for case in cases.itertuples(index=False):
+    for k, case in enumerate(cases.itertuples(index=False)):
         column = case.column
         number = case.check_number
         spec = None
         if column is not None and number is not None and not (isinstance(number, float) and pd.isna(number)):
             spec = table.specs.get((column, int(number)))
-        index = case.index
-        has_row = index is not None and not (isinstance(index, float) and pd.isna(index)) and index in frame.index
-        if spec is None or not has_row:  # a column-level failure: the table, not a household
+        if spec is None or at[k] < 0:  # a column-level failure: the table, not a household
             rows.append({"submission_id": None, "field": column if isinstance(column, str) else _text(case.failure_case),
                          "value": _text(case.failure_case), "rule": "schema", "severity": WARNING,
                          "message": f"bảng dữ liệu không đúng khai báo: {_text(case.check)}"})
             continue
-        row = frame.loc[index]
-        if isinstance(row, pd.DataFrame):  # duplicate index labels: take the first
-            row = row.iloc[0]
-        record = {c: row.get(c) for c in ISSUE_IDENTITY}
+        record = {c: values[c][k] if c in values else None for c in ISSUE_IDENTITY}
         record.update(field=spec.field, value=_text(case.failure_case), rule=spec.rule, severity=spec.severity, message=spec.message)
-        if "position" in frame.columns:
-            record["member"] = row.get("position")
+        if "position" in values:
+            record["member"] = values["position"][k]
         rows.append(record)
     out = pd.DataFrame(rows, columns=issue_columns)
     if "member" in out:
         out["member"] = pd.array([None if v is None or pd.isna(v) else int(v) for v in out["member"]], dtype="Int64")
     return out
+
+
+def _first_rows(index: pd.Index, labels: pd.Series) -> np.ndarray:
+    """The position of the first row of `index` with each label; -1 for a missing label or none."""
+    labels = labels.astype(object).to_numpy()
+    given = ~pd.isna(labels)
+    first = ~index.duplicated()
+    found = index[first].get_indexer(labels[given]) if given.any() else np.zeros(0, dtype=np.intp)
+    at = np.full(len(labels), -1, dtype=np.intp)
+    at[given] = np.where(found >= 0, np.flatnonzero(first)[found], -1)
+    return at

@@ -1,0 +1,116 @@
+"""The faster checks give what the plain ways give: merge, value-by-value checks, hashes, row lookups."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from _households import QUESTIONNAIRE, SETTINGS, household, tidy
+from rasoat.pipeline import checks, quality, schemas
+from rasoat.pipeline.tidy import ISSUE_COLUMNS, TidyTables
+
+
+def test_members_with_gives_the_inner_merge_without_copying_members():
+    hh = pd.DataFrame({"submission_id": ["a", "b", "c"], "household_id": ["H1", None, "H3"], "consent": [True, False, True]},
+                      index=[10, 11, 12])
+    members = pd.DataFrame({"submission_id": ["b", "a", "a", "z", "c"], "position": [1, 1, 2, 1, 1], "sex": ["m", "f", "m", "f", "f"]},
+                           index=[5, 6, 7, 8, 9])
+    m, at = checks._members_with(members, hh, ["household_id", "consent"])
+    expected = members.merge(hh[["submission_id", "household_id", "consent"]], on="submission_id", how="inner")
+    pd.testing.assert_frame_equal(m, expected)
+    assert list(hh["submission_id"].iloc[at]) == list(m["submission_id"])
+    # every member's household present: the members' columns are shared, not copied
+    present = members[members["submission_id"] != "z"]
+    m, _ = checks._members_with(present, hh, ["household_id"])
+    assert np.shares_memory(m["position"].to_numpy(), present["position"].to_numpy())
+
+
+def test_members_with_leaves_a_repeated_submission_to_the_merge():
+    hh = pd.DataFrame({"submission_id": ["a", "a"], "hamlet": ["X", "Y"]})
+    members = pd.DataFrame({"submission_id": ["a"], "relationship": ["head"]})
+    m, at = checks._members_with(members, hh, ["hamlet"])
+    assert at is None and list(m["hamlet"]) == ["X", "Y"]
+    assert list(checks._heads(m, hh, at)) == [2, 2]  # as grouping by submission ID counts them
+
+
+def test_heads_by_position_match_heads_by_submission():
+    hh = pd.DataFrame({"submission_id": ["a", "b", "c"]}, index=[3, 4, 5])
+    members = pd.DataFrame({"submission_id": ["a", "b", "b", "a"], "relationship": ["head", "head", "head", None]})
+    m, at = checks._members_with(members, hh, [])
+    assert checks._heads(m, hh, at).tolist() == [1, 2, 0] and list(checks._heads(m, hh, None).index) == [3, 4, 5]
+    assert checks._heads(m, hh, None).tolist() == [1, 2, 0]
+
+
+@pytest.mark.parametrize("values", [
+    ["none", "none tv", "tv radio", None, "tv", "none none", np.nan, 7, "none tv"],
+    [["none", "tv"], "none tv", None],  # unhashable: checked row by row
+])
+def test_exclusive_choice_per_distinct_value_is_the_value_by_value_verdict(values):
+    s = pd.Series(values, dtype=object, index=range(100, 100 + len(values)))
+    ok = schemas._exclusive("none")
+    by_value = pd.Series([ok(v) for v in values], index=s.index)
+    pd.testing.assert_series_equal(schemas._per_distinct(s, ok, missing=True), by_value)
+
+
+def test_format_check_flags_non_text_and_passes_missing():
+    rule = schemas.FieldRule("phone", pattern=r"^0[0-9]{9}$")
+    s = pd.Series(["0912345678", "12345", None, 912345678, np.nan, "0912345678\n"], dtype=object)
+    ok = schemas._matches(re.compile(rule.pattern))
+    assert (s.isna() | schemas._per_row(s, ok)).tolist() == [True, False, True, False, True, True]
+
+
+def test_validate_table_names_the_first_row_of_a_repeated_label_and_leaves_the_frame_alone():
+    frame = pd.DataFrame({"submission_id": ["x", "y", "z"], "household_id": ["H1", "H2", "H3"], "hamlet": "A01", "enumerator": "e",
+                          "phone": ["12", "0912345678", "34"], "members": pd.array([1, -2, 3], dtype="Int64")}, index=[0, 1, 1])
+    before = frame.copy()
+    issues = schemas.validate_table(frame, schemas.household_schema(QUESTIONNAIRE), ISSUE_COLUMNS)
+    pd.testing.assert_frame_equal(frame, before)
+    got = sorted(zip(issues["rule"], issues["submission_id"], issues["value"]))
+    # label 1 is rows y and z: both failures of that label are reported on its first row, y
+    assert got == [("bad_format", "x", "12"), ("bad_format", "y", "34"), ("out_of_range", "y", "-2")]
+
+
+def test_a_column_of_the_wrong_type_is_one_schema_row():
+    frame = pd.DataFrame({"submission_id": ["x"], "members": [1.5]})  # float64, declared Int64
+    issues = schemas.validate_table(frame, schemas.household_schema(QUESTIONNAIRE), ISSUE_COLUMNS)
+    assert list(issues["rule"]) == ["schema"] and issues["submission_id"].isna().all()
+
+
+def test_value_hashes_equal_for_equal_text_and_alike_for_missing_and_empty():
+    frame = pd.DataFrame({"a": pd.Series(["x", "", None, "x", "1", 1, np.nan], dtype=object),
+                          "b": pd.array([1, 2, 3, 1, 4, 4, 3], dtype="Int64")})
+    h = quality._value_hashes(frame, ["a", "b"])
+    assert h[0] == h[3] and h[4] == h[5]  # the same answers; 1 and "1" read alike
+    assert h[2] == h[6] and h[1] != h[2]  # missing alike; (b differs)
+    assert quality._column_hashes(frame["a"])[1] == quality._column_hashes(frame["a"])[2]  # "" as missing
+    assert len(set(h[[0, 1, 4]].tolist())) == 3
+    # a row's hash does not depend on the other rows (members are hashed unsorted, then reordered)
+    order = np.array([6, 2, 0, 5, 1, 3, 4])
+    assert (quality._value_hashes(frame.iloc[order], ["a", "b"]) == h[order]).all()
+
+
+def test_fingerprint_does_not_depend_on_the_members_row_order():
+    t = tidy([household(0), household(1), household(0, water_source="well")])
+    members = t.members
+    shuffled = members.sample(frac=1, random_state=3)
+    a = quality.answer_fingerprint(t.households, members, QUESTIONNAIRE)
+    b = quality.answer_fingerprint(t.households, shuffled, QUESTIONNAIRE)
+    pd.testing.assert_series_equal(a, b)
+    assert a.nunique() == 3
+
+
+def test_check_tables_leaves_its_input_unchanged_and_flags_member_rules():
+    h = household(0)
+    h["members"][1]["birth_year"] = 1850
+    h["members"][2]["sex"] = "dragon"
+    t = tidy([h, household(1)])
+    before = (t.households.copy(), t.members.copy())
+    result = checks.check_tables(TidyTables(t.households, t.members, t.issues), QUESTIONNAIRE, SETTINGS.commune.bounding_box)
+    pd.testing.assert_frame_equal(t.households, before[0])
+    pd.testing.assert_frame_equal(t.members, before[1])
+    rows = result.issues[result.issues["rule"].isin(["impossible_age", "unknown_choice"])]
+    assert sorted(zip(rows["rule"], rows["member"].tolist())) == [("impossible_age", 2), ("unknown_choice", 3)]
+    assert set(rows["household_id"]) == {t.households["household_id"].iloc[0]}
