@@ -114,3 +114,11 @@ def test_check_tables_leaves_its_input_unchanged_and_flags_member_rules():
     rows = result.issues[result.issues["rule"].isin(["impossible_age", "unknown_choice"])]
     assert sorted(zip(rows["rule"], rows["member"].tolist())) == [("impossible_age", 2), ("unknown_choice", 3)]
     assert set(rows["household_id"]) == {t.households["household_id"].iloc[0]}
+
+
+def test_column_hashes_fold_as_pandas_combines_a_frames_columns():
+    rng = np.random.default_rng(7)
+    frame = pd.DataFrame({f"c{k}": rng.integers(0, 2**62, 50, dtype=np.uint64) for k in range(6)})
+    folded = quality._folded((pd.util.hash_array(frame[c].to_numpy()) for c in frame), frame.shape[1], len(frame))
+    assert (folded == pd.util.hash_pandas_object(frame, index=False).to_numpy()).all()
+    assert len(quality._folded(iter([]), 0, 0)) == 0
