@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Failed
 
 from rasoat.flows.review import TASKS, DataFolder, _review, pull_task
 from rasoat.pipeline.publish import remove_incomplete
@@ -126,8 +127,10 @@ def review_commune(commune: Commune, reference_year: int | None = None, pull: bo
 
 @task(name="commune-review", task_run_name="review-{commune.name}", cache_policy=NO_CACHE)
 def commune_review_task(commune: Commune, reference_year: int | None = None, pull: bool = True,
-                        lock_wait_seconds: float | None = None) -> dict:
-    return review_commune(commune, reference_year, pull, lock_wait_seconds)
+                        lock_wait_seconds: float | None = None):
+    """The commune's outcome row; a failed commune's task run ends Failed (red on the run page), its row as the data."""
+    row = review_commune(commune, reference_year, pull, lock_wait_seconds)
+    return Failed(message=f"{commune.name}: {row['error']}", data=row) if row["status"] == FAILED else row
 
 
 def outcomes_table(outcomes: list[dict]) -> pd.DataFrame:
@@ -152,9 +155,10 @@ def province_review(communes: list[Commune], reference_year: int | None = None, 
     outcomes = []
     for commune, future in zip(communes, futures):
         try:
-            outcomes.append(future.result())
+            row = future.result(raise_on_failure=False)  # a failed commune's row is its Failed state's data
         except Exception as exc:  # the task itself could not run (a worker died): still only this commune
-            outcomes.append(outcome(commune.name, FAILED, 0.0, error=describe_error(exc)))
+            row = exc
+        outcomes.append(row if isinstance(row, dict) else outcome(commune.name, FAILED, 0.0, error=describe_error(row)))
     table = outcomes_table(outcomes)
     counts = table["status"].value_counts()
     get_run_logger().info("province:done communes=%d ok=%d skipped=%d failed=%d", len(table), counts.get(OK, 0),
@@ -166,6 +170,9 @@ def province_review(communes: list[Commune], reference_year: int | None = None, 
                               description="Kết quả rà soát từng xã / outcome per commune")
     except Exception as exc:  # the reviews are done; a missing artifact must not fail the run
         province_log.warning("artifacts:failed %s", type(exc).__name__)
+    failed = int(counts.get(FAILED, 0))
+    if failed:  # every commune ran; the run still shows red, naming how many failed
+        return Failed(message=f"{failed} of {len(table)} communes failed", data=table)
     return table
 
 
@@ -215,4 +222,9 @@ def province_flow(communes: list, reference_year: int | None = None, pull: bool 
                 for c in communes]
     runner = task_runner(address, workers, len(communes))
     with _api_settings():
-        return province_review.with_options(task_runner=runner)(communes, reference_year, pull, lock_wait_seconds)
+        state = province_review.with_options(task_runner=runner)(communes, reference_year, pull, lock_wait_seconds,
+                                                                 return_state=True)
+    table = state.result(raise_on_failure=False)  # Failed when a commune failed, the outcome table still its data
+    if isinstance(table, BaseException):  # the flow itself broke: no table to show
+        raise table
+    return table

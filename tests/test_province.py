@@ -65,6 +65,17 @@ def test_province_run_publishes_the_good_communes_and_reports_the_broken_one(tmp
         assert json.loads((pub / "manifest.json").read_text(encoding="utf-8"))["counts"]["households_classified"] > 0
         assert pub.name in result.output  # the table names each good commune's publication
     assert current_publication(broken.data_dir / "publications") is None
+    # On Prefect's run page the broken commune's task and the province run are red, the good ones green
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName, TaskRunFilter, TaskRunFilterName
+
+    with get_client(sync_client=True) as client:
+        tasks = client.read_task_runs(task_run_filter=TaskRunFilter(name=TaskRunFilterName(any_=["review-xa-a", "review-xa-b", "review-xa-hong"])))
+        flows = client.read_flow_runs()
+    assert sorted((t.name, t.state.type.value) for t in tasks) == [
+        ("review-xa-a", "COMPLETED"), ("review-xa-b", "COMPLETED"), ("review-xa-hong", "FAILED")]
+    (province_run,) = [f for f in flows if f.flow_id and f.state and f.state.message and "communes failed" in f.state.message]
+    assert province_run.state.type.value == "FAILED" and province_run.state.message == "1 of 3 communes failed"
 
 
 @pytest.mark.usefixtures("prefect_harness")
@@ -134,7 +145,8 @@ def test_province_file_errors_name_the_file_and_the_entry(tmp_path: Path):
             load_province(path)
 
     result = CliRunner().invoke(app, ["province", "run", str(tmp_path / "missing.yaml")])
-    assert result.exit_code == 2 and "file not found" in result.output
+    # rich wraps the message at the console's width, which depends on the length of the tmp path
+    assert result.exit_code == 2 and "file not found" in " ".join(result.output.split())
 
 
 def test_the_example_province_file_parses():
