@@ -53,7 +53,7 @@ import secrets
 import shutil
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -939,8 +939,23 @@ def _add_chart(wb, ws, sheet: _Sheet, header_row: int, ncols: int) -> None:
     ws.insert_chart(header_row, ncols + 1, chart)
 
 
+def _within_excel(sheets: list[_Sheet]) -> list[_Sheet]:
+    """The sheets, a table of more than `_SHEET_DATA_ROWS` rows continued on sheets of its own
+    ("<name> (2)", its title marked as continued), so that a sheet never runs past Excel's last row
+    (xlsxwriter would drop the rows below it without a word). The CSV beside it is one file."""
+    out: list[_Sheet] = []
+    for sheet in sheets:
+        starts = range(0, len(sheet.table), _SHEET_DATA_ROWS) if sheet.chart is None else range(1)
+        for part, start in enumerate(starts, start=1):
+            out.append(sheet if len(starts) <= 1 else replace(
+                sheet, title=sheet.title if part == 1 else f"{sheet.title} (TIẾP THEO, PHẦN {part})",
+                table=sheet.table.iloc[start:start + _SHEET_DATA_ROWS]))
+    return [replace(s, name=name) for s, name in zip(out, _sheet_names([s.name for s in out]))]  # "<name> (2)" …
+
+
 def write_xlsx(path: Path, sheets: list[_Sheet], heading: PublicationHeading) -> None:
-    """One workbook, one printable sheet per table (A4 landscape, one page wide).
+    """One workbook, one printable sheet per table (A4 landscape, one page wide); a table too long
+    for one sheet continues on the next (`_within_excel`).
 
     xlsxwriter lays out every sheet (heading, header row, widths, signatures, print setup, charts).
     The data rows of a sheet without a chart are not handed to it cell by cell (microseconds and a
@@ -956,6 +971,7 @@ def write_xlsx(path: Path, sheets: list[_Sheet], heading: PublicationHeading) ->
          "nan_inf_to_errors": False, "in_memory": True},
     )
     streamed: dict[str, _DataRows] = {}  # sheet part in the zip -> its data rows
+    sheets = _within_excel(sheets)
     try:
         created = dt.datetime.combine(heading.published_on, dt.time(0, 0))
         wb.set_properties({
@@ -1143,6 +1159,7 @@ def _write_cells(ws, header_row: int, data: list[_DataColumn], heights: list[int
 
 
 _EXCEL_ROWS = 1_048_576  # rows of a sheet; xlsxwriter drops cells below
+_SHEET_DATA_ROWS = 1_000_000  # data rows of one sheet: Excel's rows less the heading and signature blocks, rounded down
 _STRING_MAX = 32_767  # UTF-16 units of a cell's text; xlsxwriter truncates longer text
 _ROWS_AT_ONCE = 20_000  # data rows rendered as XML at a time
 _ESCAPED_ESCAPE = re.compile("(_x[0-9a-fA-F]{4}_)")
@@ -1316,7 +1333,7 @@ def _sheet_names(names: list[str]) -> list[str]:
         candidate, n = base, 2
         while candidate.lower() in seen:
             suffix = f" ({n})"
-            candidate = base[: 31 - len(suffix)] + suffix
+            candidate = base[: 31 - len(suffix)].rstrip() + suffix
             n += 1
         seen.add(candidate.lower())
         out.append(candidate)

@@ -327,3 +327,22 @@ def test_large_list_streamed_in_blocks_is_deterministic(tmp_path):
     header = next(r for r in range(1, 20) if ws.cell(r, 1).value == "STT")
     assert [ws.cell(header + 1 + i, 1).value for i in range(len(table))] == list(range(1, len(table) + 1))
     assert ws.cell(header + len(table) + 2, 1).value is None  # the date line is on the right half
+
+
+def test_a_table_longer_than_a_sheet_continues_on_the_next_sheets(tmp_path, monkeypatch):
+    # a sheet's data rows leave room for its heading (at most 11 rows) and signature blocks (5)
+    assert pub._SHEET_DATA_ROWS + 11 + 5 <= pub._EXCEL_ROWS
+    # Excel stops at row 1,048,576 and xlsxwriter drops what is below without a word: no row may be lost
+    monkeypatch.setattr(pub, "_SHEET_DATA_ROWS", 4)
+    table = pd.DataFrame({"STT": range(1, 11), "Họ và tên": [f"Người {k}" for k in range(1, 11)]})
+    path = tmp_path / "long.xlsx"
+    pub.write_xlsx(path, [pub._Sheet(name="Danh sách hộ nghèo rất dài tên", title="DANH SÁCH", place="P", table=table),
+                          pub._Sheet(name="Khác", title="KHÁC", place="P", table=table.head(2))], HEADING)
+    book = openpyxl.load_workbook(path)
+    assert book.sheetnames == ["Danh sách hộ nghèo rất dài tên", "Danh sách hộ nghèo rất dài (2)",
+                               "Danh sách hộ nghèo rất dài (3)", "Khác"]
+    numbers = [[c.value for c in row if isinstance(c.value, int)] for ws in book.worksheets[:3] for row in ws.iter_rows()]
+    assert [n[0] for n in numbers if n] == list(range(1, 11))  # every row once, in order, across the sheets
+    titles = [[c.value for row in ws.iter_rows() for c in row if str(c.value).startswith("DANH SÁCH")] for ws in book.worksheets[:3]]
+    assert titles == [["DANH SÁCH"], ["DANH SÁCH (TIẾP THEO, PHẦN 2)"], ["DANH SÁCH (TIẾP THEO, PHẦN 3)"]]
+    assert [c.value for row in book["Khác"].iter_rows() for c in row if c.value in ("Người 1", "Người 2")] == ["Người 1", "Người 2"]
