@@ -25,7 +25,7 @@ from rasoat.pipeline import facts as facts_mod
 from rasoat.pipeline import history as history_mod
 from rasoat.pipeline import movements as movements_mod
 from rasoat.pipeline import points as points_mod
-from rasoat.pipeline.publish import (PARALLEL_FROM, CsvParts, PublicationHeading, current_publication, printable_lists,
+from rasoat.pipeline.publish import (PARALLEL_FROM, CsvParts, PublicationHeading, current_publication, member_list, printable_lists,
                                      publish, remove_incomplete)
 from rasoat.pipeline.runlock import RunSkipped, run_lock  # noqa: F401  (RunSkipped is re-exported for callers)
 from rasoat.pipeline.rawstore import RawStore, current_versions, default_store_url, redacted_url
@@ -204,6 +204,9 @@ def report_task(classified: pd.DataFrame, checked: checks.CheckedTables, report:
     files = quality.report_files(checked.issues, report.households, checked.excluded, questionnaire, hamlet_names=hamlet_names,
                                  commune_name=settings.commune.name, published_on=published_on)
     files["commune/households.csv"] = CsvParts.rows_of(record)
+    # who lives in each listed household, for the certificates `rasoat round documents` prints
+    files["commune/thanh-vien.csv"] = CsvParts.rows_of(member_list(classified, checked.members,
+                                                                   questionnaire.choice_labels.get("relationship", {})))
     if report.inputs is not None:  # which raw submission versions this publication read, with checksums
         files["inputs.csv"] = CsvParts.rows_of(report.inputs.reset_index(drop=True))
     # next year's phones preload this publication's households (rasoat forms build reads the same record)

@@ -346,6 +346,36 @@ _DECIMAL_OR_SEP = re.compile(r"[\d\x00]+")
 _NOT_DECIMAL_OR_SEP = re.compile(r"[^\d\x00]+")
 
 
+MEMBER_COLUMNS = ["Mã hộ", "STT", "Họ và tên", "Năm sinh", "Quan hệ với chủ hộ", "Số định danh cá nhân"]
+
+
+def member_list(classified: pd.DataFrame, members: pd.DataFrame, relationship_labels: Mapping[str, str]) -> pd.DataFrame:
+    """The members of the households on the officers' lists (poor, near-poor, average living
+    standard), for the certificates (giấy chứng nhận) the commune issues: `MEMBER_COLUMNS`, the
+    households in the lists' order (hamlet code, household id), each one's members in the order
+    they were entered, numbered from 1. It holds ID numbers: an officers' file, never posted.
+
+    `members`: submission_id, position, member_name, birth_year, relationship, member_id_number;
+    `relationship_labels`: code -> Vietnamese label (the form's choices)."""
+    listed = classified[classified["household_class"].isin(list(_OFFICER_LISTS.values())).to_numpy(dtype=bool)]
+    ordered = _sorted(listed)
+    rank = pd.Series(np.arange(len(ordered)), index=listed.loc[ordered.index, "submission_id"].to_numpy())
+    rows = members.loc[members["submission_id"].isin(rank.index).to_numpy(dtype=bool)].reindex(  # a column not asked: blank
+        columns=["submission_id", "position", "member_name", "birth_year", "relationship", "member_id_number"])
+    rows = rows.assign(rank=rows["submission_id"].map(rank).to_numpy()).sort_values(["rank", "position"], kind="stable")
+    households = ordered["household_id"].iloc[rows["rank"].to_numpy()]
+    number = rows.groupby("rank", sort=False).cumcount() + 1
+    codes = rows["relationship"].to_numpy(dtype=object)
+    return pd.DataFrame({
+        "Mã hộ": _text_column(households),
+        "STT": pd.array(number.to_numpy(), dtype="Int64"),
+        "Họ và tên": _text_column(rows["member_name"]),
+        "Năm sinh": _int_column(rows["birth_year"]),
+        "Quan hệ với chủ hộ": ["" if _is_missing(c) else relationship_labels.get(c, str(c)) for c in codes],
+        "Số định danh cá nhân": _text_column(rows["member_id_number"]),
+    }, columns=MEMBER_COLUMNS)
+
+
 def _digits(text: str) -> str:
     return "".join(ch for ch in text if ch.isdigit())
 

@@ -284,8 +284,11 @@ def certificate_pdf(state: RoundState, hid: str, details: dict, h: Heading, numb
         pdf.multi_cell(0, 7, str(value or "……………………"), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
     _para(pdf, "Thành viên hộ gia đình (ghi theo sổ hộ khẩu / dữ liệu cư trú):", bold=True)
+    members = [[m["STT"], m["Họ và tên"], m["Năm sinh"], m["Quan hệ với chủ hộ"], m["Số định danh cá nhân"]]
+               for m in d.get("members", [])]
+    # from the publication; a household without (added by a complaint, an older publication) gets rows to fill by hand
     _table(pdf, ["STT", "Họ và tên", "Năm sinh", "Quan hệ với chủ hộ", "Số định danh"],
-           [[i, "", "", "", ""] for i in range(1, 5)], (10, 60, 25, 40, 45))
+           members or [[i, "", "", "", ""] for i in range(1, 5)], (10, 60, 25, 40, 45))
     _signatures(pdf, "", "TM. ỦY BAN NHÂN DÂN", "CHỦ TỊCH")
     return bytes(pdf.output())
 

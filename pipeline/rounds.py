@@ -380,7 +380,8 @@ def scope_households(publication: Path, scope: str) -> list[dict]:
 
 
 def official_details(publication: Path) -> dict[str, dict]:
-    """Head's ID number, ethnicity, members and hamlet name per household, from the officers' lists."""
+    """Head's ID number, ethnicity, member count and hamlet name per household, from the officers' lists,
+    and under "members" its members (`publish.MEMBER_COLUMNS` rows) from commune/thanh-vien.csv."""
     out: dict[str, dict] = {}
     for name in ("ho-ngheo", "ho-can-ngheo", "ho-muc-song-trung-binh"):
         path = publication / "commune" / f"{name}.csv"
@@ -388,6 +389,10 @@ def official_details(publication: Path) -> dict[str, dict]:
             table = pd.read_csv(path, dtype=str, keep_default_na=False)
             for row in table.to_dict("records"):
                 out[row.get("Mã hộ", "")] = row
+    path = publication / "commune" / "thanh-vien.csv"  # publications before it have no member list
+    if path.is_file():
+        for row in pd.read_csv(path, dtype=str, keep_default_na=False).to_dict("records"):
+            out.setdefault(row["Mã hộ"], {}).setdefault("members", []).append(row)
     return out
 
 

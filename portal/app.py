@@ -61,6 +61,7 @@ FILE_LABELS = {
     "ho-ngheo": "Danh sách hộ nghèo (có CCCD, số điện thoại — không niêm yết)",
     "ho-can-ngheo": "Danh sách hộ cận nghèo (có CCCD, số điện thoại — không niêm yết)",
     "ho-muc-song-trung-binh": "Danh sách hộ có mức sống trung bình",
+    "thanh-vien": "Thành viên các hộ trong danh sách (có CCCD — không niêm yết; cho giấy chứng nhận)",
     "niem-yet-ho-ngheo": "Danh sách niêm yết công khai hộ nghèo",
     "niem-yet-ho-can-ngheo": "Danh sách niêm yết công khai hộ cận nghèo",
     "bang-chi-so": "Bảng chỉ số (tất cả bảng tổng hợp)",

@@ -55,6 +55,16 @@ def test_review_flow_publishes_lists_and_tables_that_match_the_counts(data_dir: 
     assert len(rows(pub / "inputs.csv")) == manifest["inputs"]["current_submissions"] - manifest["inputs"]["excluded_by_review_state"]
     rates = rows(pub / "commune" / "ty-le-theo-ap.csv")
     assert rates[-1]["Tên ấp"] == "Toàn xã" and len(rates) == len(SETTINGS.hamlets) + 1
+    # the members of every listed household (for the certificates), as many as the lists count, the head first
+    members = rows(pub / "commune" / "thanh-vien.csv")
+    listed = poor + near + rows(pub / "commune" / "ho-muc-song-trung-binh.csv")
+    by_household: dict[str, list[dict]] = {}
+    for m in members:
+        by_household.setdefault(m["Mã hộ"], []).append(m)
+    assert set(by_household) == {r["Mã hộ"] for r in listed}
+    assert all(len(by_household[r["Mã hộ"]]) == int(r["Số nhân khẩu"]) for r in listed)
+    assert all([m["STT"] for m in ms] == [str(k) for k in range(1, len(ms) + 1)] for ms in by_household.values())
+    assert all(ms[0]["Quan hệ với chủ hộ"] == "Chủ hộ" and ms[0]["Họ và tên"] for ms in by_household.values())
 
 
 def test_second_run_stores_nothing_new_and_gives_the_same_lists(data_dir: Path):

@@ -46,6 +46,10 @@ def _publication(data: Path) -> Path:
         pd.DataFrame([{"STT": 1, "Mã hộ": h, "Họ và tên chủ hộ": n, "Số CCCD chủ hộ": f"0890{i:08d}", "Dân tộc": "Khmer" if i == 5 else "Kinh",
                        "Số nhân khẩu": 4} for i, (h, n, a, c, _) in enumerate(HOUSEHOLDS) if c == cls]
                      ).to_csv(pub / "commune" / f"{name}.csv", index=False)
+    pd.DataFrame([{"Mã hộ": "A02-002", "STT": k, "Họ và tên": name, "Năm sinh": year, "Quan hệ với chủ hộ": rel,
+                   "Số định danh cá nhân": number} for k, (name, year, rel, number) in enumerate(
+        [("Huỳnh Thị Én", 1979, "Chủ hộ", "089000000005"), ("Danh Thạch Phúc", 2012, "Con", "")], start=1)]
+                 ).to_csv(pub / "commune" / "thanh-vien.csv", index=False)
     wb = Workbook()
     wb.active["A1"] = "Bảng chỉ số"
     wb.save(pub / "commune" / "bang-chi-so.xlsx")
@@ -143,6 +147,10 @@ def test_whole_round(tmp_path):
     cert = " ".join(_pdf_text(docs / "giay-chung-nhan" / "A02-002.pdf").split())
     assert "GIẤY CHỨNG NHẬN HỘ CẬN NGHÈO" in cert and "Huỳnh Thị Én" in cert and "Khmer" in cert and "089000000005" in cert
     assert "Ấp Ví Dụ 02, Xã Vĩnh Phong, Tỉnh An Giang" in cert
+    # its members from the publication's member list, each on a row of the certificate's table
+    assert "1 Huỳnh Thị Én 1979 Chủ hộ 089000000005" in cert and "2 Danh Thạch Phúc 2012 Con" in cert
+    other = " ".join(_pdf_text(docs / "giay-chung-nhan" / "A01-001.pdf").split())
+    assert "Huỳnh Thị Én" not in other and "Danh Thạch Phúc" not in other  # a household without members listed: rows to fill
     minutes = " ".join(_pdf_text(docs / "bien-ban-hop-A01.pdf").split())
     assert "BIÊN BẢN HỌP DÂN" in minutes and "Hộ thoát nghèo" in minutes and "Lê Văn Cường" in minutes and "15/20" in minutes
     notice = " ".join(_pdf_text(docs / "thong-bao-niem-yet-A01.pdf").split())
