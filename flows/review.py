@@ -213,8 +213,8 @@ def report_task(classified: pd.DataFrame, checked: checks.CheckedTables, report:
     files["preload/previous_households.csv"] = build.previous_households_csv(record[record["household_class"] != corrections.EXCLUDED])
     if reference_year is not None:
         ruleset = settings.ruleset_for(reference_year)
-        if f"fact_{ruleset.indicators[0].id}" in classified:
-            files["commune/chi-tiet-chi-so.csv"] = facts_mod.facts_detail_parts(classified, ruleset)
+        if ruleset.indicators:  # the facts are worked out as the file is written, a part at a time
+            files["commune/chi-tiet-chi-so.csv"] = facts_mod.facts_detail_parts(classified, checked.members, ruleset, fact_labels())
         if movements is not None:
             heading = publication_heading(settings, ruleset, reference_year, classified, published_on)
             hamlet_names = {h.code: h.name for h in settings.hamlets}
@@ -240,9 +240,10 @@ def fact_labels() -> facts_mod.Labels:
     return facts_mod.labels_from_questionnaire(load_questionnaire())
 
 
-def with_facts_and_points(classified: pd.DataFrame, members: pd.DataFrame, settings: Settings, ruleset) -> pd.DataFrame:
-    """The facts per indicator (fact_<ID>, deprivation_facts) and, with a points table, both methods."""
-    classified = facts_mod.with_facts(classified, facts_mod.facts_table(classified, members, ruleset, fact_labels()))
+def with_points(classified: pd.DataFrame, members: pd.DataFrame, settings: Settings, ruleset) -> pd.DataFrame:
+    """With a points table, both methods side by side (and the points' class when the commune uses them).
+
+    The facts per indicator are not columns here: the detail CSV works them out a part at a time."""
     if settings.points_table is not None:
         classified = points_mod.classify_by_points(classified, members, ruleset, settings.points_table)
         if settings.review.classification_method == "points" and points_mod.points_applicable(ruleset, settings.points_table):
@@ -275,7 +276,7 @@ def classify_task(checked: checks.CheckedTables, settings: Settings, reference_y
     classify.check_ruleset_expressions(ruleset, checked.households, checked.members)
     classified = classify.classify_households(checked.households, checked.members, ruleset, settings.hamlets)
     stage_log.info("classify:classes households=%d", len(classified))
-    classified = with_facts_and_points(classified, checked.members, settings, ruleset)
+    classified = with_points(classified, checked.members, settings, ruleset)
     hamlet_names = {h.code: h.name for h in settings.hamlets}
     classified["hamlet_name"] = classified["hamlet"].map(hamlet_names)
     stage_log.info("classify:done households=%d poor=%d near_poor=%d rule_set=%s", len(classified),

@@ -16,12 +16,13 @@ DataFrames; nothing here knows a threshold.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from rasoat.pipeline.publish import CsvParts, RowPieces
+from rasoat.pipeline.publish import CsvParts
 from rasoat.settings import Indicator, RuleSet
 
 FACT_COLUMNS = ["submission_id", "household_id", "hamlet", "indicator", "name", "deprived", "fact", "confidence", "provisional"]
@@ -502,12 +503,67 @@ def facts_detail(classified: pd.DataFrame, ruleset) -> pd.DataFrame:
 DETAIL_PART = 50_000  # households per part of chi-tiet-chi-so.csv (a dozen rows each)
 
 
-def facts_detail_parts(classified: pd.DataFrame, ruleset, households: int = DETAIL_PART) -> CsvParts:
-    """chi-tiet-chi-so.csv as `facts_detail` gives it, produced `households` at a time: at a province's
-    size the whole table (households × indicators rows) would take gigabytes. The households are
-    sorted as `facts_detail` sorts them, so the parts follow one another in its order."""
-    columns = ["submission_id", "household_id", "hamlet", *(f"{p}_{ind.id}" for ind in ruleset.indicators for p in ("deprived", "fact"))]
+def _fact_columns(ruleset: RuleSet, households: pd.DataFrame, members: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """(household columns, member columns) the rule set's facts can read: those its expressions and
+    templates name, the keys, the deprived flags, position and age. Every column when an expression
+    is one `used_columns` cannot read (backquoted or not ASCII)."""
+    expressions = []
+    for ind in ruleset.indicators:
+        expressions += [e for e in (ind.household, ind.member) if e]
+        expressions += [m.group(1).strip() for t in (ind.fact, ind.fact_not) if t for m in _PLACEHOLDER.finditer(t)]
+    if any("`" in e or not e.isascii() for e in expressions):
+        return list(households.columns), list(members.columns)
+    named = {c for e in expressions for frame in (households, members) for c in used_columns(e, frame)}
+    keys = ["submission_id", "household_id", "hamlet", *(f"deprived_{ind.id}" for ind in ruleset.indicators)]
+    return ([c for c in households.columns if c in named or c in keys],
+            [c for c in members.columns if c in named or c in ("submission_id", "position", "age")])
+
+
+class _HouseholdPieces(Sequence):
+    """Pieces of `rows` households of `households` in the order `order`, each with its households'
+    members (in their table order) and `extra`: piece k is `(households k, their members, *extra)`,
+    taken only when asked. At least one piece, empty for an empty table."""
+
+    def __init__(self, households: pd.DataFrame, members: pd.DataFrame, rows: int, order: np.ndarray, extra: tuple = ()):
+        self.households, self.members, self.order, self.extra = households, members, order, extra
+        n = len(households)
+        self.rows = rows if households["submission_id"].is_unique else max(n, 1)  # members split by household only then
+        keys = submission_keys(households, members)  # a member's household by submission id, as the facts match them
+        rank = np.full(keys.size + 1, n, dtype=np.int64)  # code -> the household's place in `order`; n: none
+        rank[keys.households[order]] = np.arange(n)
+        member_rank = rank[keys.members]
+        self.member_order = np.argsort(member_rank, kind="stable")
+        self.member_rank = member_rank[self.member_order]
+
+    def __len__(self) -> int:
+        return max(1, -(-len(self.households) // self.rows))
+
+    def __getitem__(self, k: int) -> tuple:
+        if not 0 <= k < len(self):
+            raise IndexError(k)
+        first, stop = k * self.rows, (k + 1) * self.rows
+        lo, hi = np.searchsorted(self.member_rank, [first, min(stop, len(self.households))])
+        members = self.members.take(np.sort(self.member_order[lo:hi]))  # the table's own order within the piece
+        return (self.households.take(self.order[first:stop]), members, *self.extra)
+
+
+def detail_with_facts(households: pd.DataFrame, members: pd.DataFrame, ruleset: RuleSet, labels: Labels) -> pd.DataFrame:
+    """`facts_detail` of the households with their facts worked out from them and their members."""
+    if households.empty:  # no facts to put back: the header alone
+        return facts_detail(households.assign(**{f"fact_{ind.id}": "" for ind in ruleset.indicators}), ruleset)
+    return facts_detail(with_facts(households, facts_table(households, members, ruleset, labels)), ruleset)
+
+
+def facts_detail_parts(classified: pd.DataFrame, members: pd.DataFrame, ruleset: RuleSet, labels: Labels,
+                       households: int = DETAIL_PART) -> CsvParts:
+    """chi-tiet-chi-so.csv, byte for byte `detail_with_facts` of all households, made `households`
+    households at a time, each part's facts worked out when it is written (in worker processes for a
+    province): a household's facts read only its own row and members, and a province's ten million
+    fact texts are never held at once. The households are sorted as `facts_detail` sorts them, so the
+    parts follow one another in its order."""
+    household_columns, member_columns = _fact_columns(ruleset, classified, members)
     keys = classified[["hamlet", "household_id", "submission_id"]].reset_index(drop=True)
     order = _sorted_rows(keys)  # as sort_values(keys, kind="mergesort"), faster
-    # each part's households taken when it is written: a sorted copy of the facts would be a gigabyte
-    return CsvParts(facts_detail, RowPieces(classified[columns], households, order=order, extra=(ruleset,)))
+    pieces = _HouseholdPieces(classified[household_columns].reset_index(drop=True), members[member_columns].reset_index(drop=True),
+                              households, order, extra=(ruleset, labels))
+    return CsvParts(detail_with_facts, pieces)

@@ -72,29 +72,32 @@ def _detail_by_sort_values(classified: pd.DataFrame, ruleset) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("household_ids", ["ids", "ties", "missing", "mixed"])
-def test_facts_detail_is_sorted_as_pandas_sorts(household_ids):
-    classified, members = _commune()
-    out = facts.with_facts(classified, facts.facts_table(classified, members, RULES_2026, facts.Labels()))
-    ids = {"ids": out["household_id"][::-1].to_numpy(), "ties": ["x", "y"] * 3 + ["x"],
-           "missing": ["b", None, "a", "b", None, "a", "c"], "mixed": ["b", 1, "a", 2, "c", "a", 3]}[household_ids]
-    out["household_id"] = pd.Series(ids, index=out.index, dtype=object)
-    out.index = out.index[::-1] + 10
-    pd.testing.assert_frame_equal(facts.facts_detail(out, RULES_2026), _detail_by_sort_values(out, RULES_2026))
-
-
-@pytest.mark.parametrize("household_ids", ["ids", "ties", "missing", "mixed"])
 def test_the_detail_written_in_parts_is_the_detail_csv(tmp_path, household_ids):
-    """chi-tiet-chi-so.csv in parts of a few households equals the CSV of the whole detail table."""
+    """chi-tiet-chi-so.csv in parts of a few households, each part's facts worked out from its own
+    households and members, equals the CSV of the whole detail table with the facts of all at once."""
     from rasoat.pipeline.publish import csv_bytes
 
     classified, members = _commune()
-    out = facts.with_facts(classified, facts.facts_table(classified, members, RULES_2026, facts.Labels()))
-    ids = {"ids": out["household_id"].to_numpy(), "ties": ["x", "y"] * 3 + ["x"],
+    ids = {"ids": classified["household_id"].to_numpy(), "ties": ["x", "y"] * 3 + ["x"],
            "missing": ["b", None, "a", "b", None, "a", "c"], "mixed": ["b", 1, "a", 2, "c", "a", 3]}[household_ids]
-    out["household_id"] = pd.Series(ids, index=out.index, dtype=object)
-    parts = facts.facts_detail_parts(out, RULES_2026, households=2)
+    classified["household_id"] = pd.Series(ids, index=classified.index, dtype=object)
+    members = members.iloc[::-1]  # a household's members far apart from its row, and in another part than the table order
+    whole = facts.with_facts(classified, facts.facts_table(classified, members, RULES_2026, facts.Labels()))
+    expected = csv_bytes(facts.facts_detail(whole, RULES_2026))
+    parts = facts.facts_detail_parts(classified, members, RULES_2026, facts.Labels(), households=2)
     assert len(parts.pieces) == 4
+    assert sum(len(p[1]) for p in parts.pieces) == len(members)  # every member goes with its household's part
     parts.write(tmp_path / "chi-tiet.csv")
-    assert (tmp_path / "chi-tiet.csv").read_bytes() == csv_bytes(facts.facts_detail(out, RULES_2026))
-    facts.facts_detail_parts(out.iloc[:0], RULES_2026).write(tmp_path / "empty.csv")
-    assert (tmp_path / "empty.csv").read_bytes() == csv_bytes(facts.facts_detail(out.iloc[:0], RULES_2026))
+    assert (tmp_path / "chi-tiet.csv").read_bytes() == expected
+    parts.write(tmp_path / "spread.csv", workers=2)  # parts made in worker processes
+    assert (tmp_path / "spread.csv").read_bytes() == expected
+    facts.facts_detail_parts(classified.iloc[:0], members.iloc[:0], RULES_2026, facts.Labels()).write(tmp_path / "empty.csv")
+    assert (tmp_path / "empty.csv").read_bytes() == csv_bytes(facts.facts_detail(whole.iloc[:0], RULES_2026))
+
+
+def test_the_detail_parts_read_only_the_columns_the_facts_name():
+    classified, members = _commune()
+    household_columns, member_columns = facts._fact_columns(RULES_2026, classified, members)
+    assert {"submission_id", "household_id", "hamlet", "water_source", "floor_area"} <= set(household_columns) < set(classified)
+    assert {f"deprived_{ind.id}" for ind in RULES_2026.indicators} <= set(household_columns)
+    assert {"submission_id", "position", "age", "health_insurance"} <= set(member_columns) < set(members)
