@@ -39,6 +39,12 @@ import pandas as pd
 import psutil
 
 
+def _resident_mb() -> float:
+    """This process's resident memory now (the peak only grows; this shows what a stage leaves behind)."""
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -162,10 +168,10 @@ class StageClock(logging.Handler):
 
     def __init__(self) -> None:
         super().__init__()
-        self.events: list[tuple[str, float, float]] = []
+        self.events: list[tuple[str, float, float, float]] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.events.append((record.getMessage().split(" ", 1)[0], time.perf_counter(), _peak_mb()))
+        self.events.append((record.getMessage().split(" ", 1)[0], time.perf_counter(), _peak_mb(), _resident_mb()))
 
 
 def run_one(households: int) -> dict:
@@ -213,9 +219,9 @@ def run_one(households: int) -> dict:
     result = review._review(str(data_dir), str(config) if config else None, reference_year=2026, pull=False, steps=steps)
     clock.emit(logging.LogRecord("bench", logging.INFO, "", 0, "end", None, None))
 
-    stages = [(f"{a[0]} → {b[0]}", b[1] - a[1], b[2]) for a, b in zip(clock.events, clock.events[1:])
+    stages = [(f"{a[0]} → {b[0]}", b[1] - a[1], b[2], b[3]) for a, b in zip(clock.events, clock.events[1:])
               if b[0] != "classify:begin"]  # up to "classify:begin" the floor ran: its own time is reported apart
-    total = sum(s for _, s, _ in stages)
+    total = sum(s for _, s, _, _ in stages)
     return {"households": result.households_classified + result.households_excluded, "stored": stored, "setup": setup,
             "hamlets": len(result.by_hamlet) - 1, "excluded": result.households_excluded, "issues": result.issues,
             "stages": stages, "total": total, "floor_seconds": floor["seconds"], "agreement": floor["agreement"], "peak_mb": _peak_mb(),
@@ -262,12 +268,12 @@ def main(argv: list[str]) -> None:
         r = json.loads(out.stdout.strip().splitlines()[-1])
         print(f"\n== {r['households']:,} households in {r['hamlets']} hamlets ({r['excluded']:,} excluded, {r['issues']:,} issues; "
               f"setup: {r['stored']:,} versions stored in {r['setup']:.1f} s) ==")
-        print(f"{'stage':44} {'seconds':>9} {'peak MB':>9}")
-        for name, sec, mb in r["stages"]:
-            print(f"{name:44} {sec:9.2f} {mb:9.0f}")
+        print(f"{'stage':44} {'seconds':>9} {'peak MB':>9} {'now MB':>9}")
+        for name, sec, mb, now in r["stages"]:
+            print(f"{name:44} {sec:9.2f} {mb:9.0f} {now:9.0f}")
         print(f"{'raw store → publication':44} {r['total']:9.2f} {r['peak_mb']:9.0f}")
         print(f"{'with its worker processes (sampled, peak MB)':44} {'':9} {r['tree_peak_mb']:9.0f}")
-        classify = sum(sec for name, sec, _ in r["stages"] if name == "classify:start → classify:classes")
+        classify = sum(sec for name, sec, _, _ in r["stages"] if name == "classify:start → classify:classes")
         print(f"{'baseline: plain pandas classification':44} {r['floor_seconds']:9.2f}")
         print(f"classify (classes and reasons) ÷ floor: {classify / r['floor_seconds']:.1f}×; classes agree with the floor's on "
               f"{100 * r['agreement']:.2f}% of households")
