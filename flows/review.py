@@ -31,7 +31,7 @@ from rasoat.pipeline.runlock import RunSkipped, run_lock  # noqa: F401  (RunSkip
 from rasoat.pipeline.rawstore import RawStore, current_versions, default_store_url, redacted_url
 from rasoat.pipeline.sources.folder import read_export_folder
 from rasoat.pipeline.stored_tidy import tidy_stored
-from rasoat.pipeline.workers import run_parts, workers_for
+from rasoat.pipeline.workers import release_freed_memory, run_parts, workers_for
 from rasoat.settings import Settings, load_settings
 
 # Stage progress goes to this logger (counts and IDs only, never names or ID numbers);
@@ -396,7 +396,9 @@ def _review(data_dir: str, config_dir: str | None = None, reference_year: int | 
     url = store_url(settings, folder)
     pulled, problems = steps.pull(folder, url, questionnaire.form_id, settings) if pull else ({"received": 0, "new_versions": 0, "unchanged": 0, "files": []}, [])
     checked, inputs, clean_report = steps.clean(url, settings, questionnaire, problems, folder.corrections)
+    release_freed_memory()  # each step's freed work goes back to the system, not kept for the next (a province: GBs)
     classified, disagreements = steps.classify(checked, settings, year)
+    release_freed_memory()
     checked = checks.CheckedTables(checked.households, checked.members, checked.excluded,
                                    tidy.concat_issues([checked.issues, disagreements]))
     history, movements = steps.movements(classified, folder, year)
@@ -404,6 +406,7 @@ def _review(data_dir: str, config_dir: str | None = None, reference_year: int | 
     published_on = datetime.now(timezone.utc).date()
     extra_tables, files, changes = steps.report(classified, checked, clean_report, settings, questionnaire, folder, published_on,
                                                year, movements)
+    release_freed_memory()
     audit = clean_report.corrections
     manifest = {
         "commune": settings.commune.name,

@@ -13,7 +13,7 @@ import pandas as pd
 from rasoat.forms import Questionnaire
 from rasoat.pipeline import tidy
 from rasoat.pipeline.rawstore import RawStore
-from rasoat.pipeline.workers import run_parts, workers_for
+from rasoat.pipeline.workers import release_freed_memory, run_parts, workers_for
 
 CHUNK = 25_000  # submissions per chunk: ~100 MB of payload text at most
 PARALLEL_FROM = 60_000  # below this, starting worker processes costs more than it saves
@@ -30,4 +30,8 @@ def tidy_stored(url: str, current: pd.DataFrame, questionnaire: Questionnaire, w
     """`current` (current versions without payloads, from `RawStore.versions(payloads=False)`) tidied."""
     chunks = [current.iloc[start:start + CHUNK] for start in range(0, len(current), CHUNK)] or [current]
     workers = workers_for(len(current), PARALLEL_FROM, len(chunks)) if workers is None else workers
-    return tidy.concat_tables(run_parts(tidy_chunk, [(url, chunk, questionnaire) for chunk in chunks], workers))
+    parts = run_parts(tidy_chunk, [(url, chunk, questionnaire) for chunk in chunks], workers)
+    tables = tidy.concat_tables(parts)
+    del parts  # the chunks' own columns, now joined: their memory goes back to the system
+    release_freed_memory()
+    return tables
