@@ -63,7 +63,7 @@ import xlsxwriter
 from xlsxwriter.utility import xl_col_to_name
 
 from rasoat.pipeline.posting_pdf import posting_pdf
-from rasoat.pipeline.workers import run_parts, stream_parts, workers_for
+from rasoat.pipeline.workers import release_freed_memory, run_parts, stream_parts, workers_for
 
 __all__ = [
     "PublicationHeading",
@@ -832,6 +832,8 @@ class CsvParts:
         with open(path, "wb") as fh:
             for data in stream_parts(_part_csv, jobs, workers):
                 fh.write(data)
+                del data
+                release_freed_memory()  # each part's tables and text, freed in the heap, go back before the next
             fh.flush()
             os.fsync(fh.fileno())
 

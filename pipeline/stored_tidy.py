@@ -8,6 +8,8 @@ the store's order, so the result is the same as one `tidy_submissions` over ever
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 
 from rasoat.forms import Questionnaire
@@ -19,19 +21,55 @@ CHUNK = 25_000  # submissions per chunk: ~100 MB of payload text at most
 PARALLEL_FROM = 60_000  # below this, starting worker processes costs more than it saves
 
 
-def tidy_chunk(url: str, rows: pd.DataFrame, questionnaire: Questionnaire) -> tidy.TidyTables:
-    """One chunk: its payloads read from the store, then tidied."""
+@dataclass
+class TidyColumns:
+    """Tidy tables as they travel back from a worker process: the household and member tables as
+    one Series per column (each pickled on its own, not as the frame's two-dimensional blocks), so
+    that `concat_tables` can let go of every part's column as soon as it is joined."""
+
+    households: dict[str, pd.Series]
+    members: dict[str, pd.Series]
+    issues: pd.DataFrame
+    rows: tuple[int, int]  # households, members
+
+    @classmethod
+    def of(cls, tables: tidy.TidyTables) -> TidyColumns:
+        return cls({c: tables.households[c] for c in tables.households.columns}, {c: tables.members[c] for c in tables.members.columns},
+                   tables.issues, (len(tables.households), len(tables.members)))
+
+
+def concat_tables(parts: list[TidyColumns]) -> tidy.TidyTables:
+    """Tidy tables of disjoint sets of submissions (chunks, in order) as one: `pd.concat` of the
+    parts' frames. Joined a column at a time, each part's column dropped from its part once joined
+    (the parts are emptied): a province's parts and the joined tables are never held whole together."""
+
+    def joined(frames: list[dict[str, pd.Series]], rows: list[int]) -> pd.DataFrame:
+        # An empty part's columns are typed object; leaving it out keeps the others' dtypes.
+        filled = [f for f, n in zip(frames, rows) if n] or frames[:1]
+        columns = list(filled[0])
+        if len(filled) == 1:
+            return pd.DataFrame({c: s.reset_index(drop=True) for c, s in filled[0].items()}, columns=columns, copy=False)
+        out = {}
+        for c in columns:
+            out[c] = pd.concat([f.pop(c) for f in filled], ignore_index=True)
+            # the parts' small arrays were freed into the heap while the joined one was mapped anew: give them back
+            release_freed_memory()
+        return pd.DataFrame(out, columns=columns, copy=False)  # one block per column: no joined copy of them all
+
+    households = joined([p.households for p in parts], [p.rows[0] for p in parts])
+    members = joined([p.members for p in parts], [p.rows[1] for p in parts])
+    return tidy.TidyTables(households=households, members=members, issues=tidy.concat_issues(p.issues for p in parts))
+
+
+def tidy_chunk(url: str, rows: pd.DataFrame, questionnaire: Questionnaire) -> TidyColumns:
+    """One chunk: its payloads read from the store, then tidied (as columns, see `concat_tables`)."""
     with RawStore(url) as store:
         payloads = store.payloads_of(rows["store_id"])
-    return tidy.tidy_submissions(rows.assign(payload=rows["store_id"].map(payloads)), questionnaire)
+    return TidyColumns.of(tidy.tidy_submissions(rows.assign(payload=rows["store_id"].map(payloads)), questionnaire))
 
 
 def tidy_stored(url: str, current: pd.DataFrame, questionnaire: Questionnaire, workers: int | None = None) -> tidy.TidyTables:
     """`current` (current versions without payloads, from `RawStore.versions(payloads=False)`) tidied."""
     chunks = [current.iloc[start:start + CHUNK] for start in range(0, len(current), CHUNK)] or [current]
     workers = workers_for(len(current), PARALLEL_FROM, len(chunks)) if workers is None else workers
-    parts = run_parts(tidy_chunk, [(url, chunk, questionnaire) for chunk in chunks], workers)
-    tables = tidy.concat_tables(parts)
-    del parts  # the chunks' own columns, now joined: their memory goes back to the system
-    release_freed_memory()
-    return tables
+    return concat_tables(run_parts(tidy_chunk, [(url, chunk, questionnaire) for chunk in chunks], workers))

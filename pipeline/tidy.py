@@ -671,21 +671,6 @@ def _rows_frame(rows: list[list], answers: list[str], meta: list[str]) -> pd.Dat
 _TEXT_KINDS = frozenset({str, type(None)})
 
 
-def concat_tables(parts: Iterable[TidyTables]) -> TidyTables:
-    """Tidy tables of disjoint sets of submissions (chunks, in order) as one."""
-    parts = list(parts)
-    if len(parts) == 1:
-        return parts[0]
-
-    def joined(frames: list[pd.DataFrame]) -> pd.DataFrame:
-        # An empty part's columns are typed object; leaving it out keeps the others' dtypes.
-        filled = [f for f in frames if len(f)] or frames[:1]
-        return pd.concat(filled, ignore_index=True) if len(filled) > 1 else filled[0].reset_index(drop=True)
-
-    return TidyTables(households=joined([p.households for p in parts]), members=joined([p.members for p in parts]),
-                      issues=concat_issues(p.issues for p in parts))
-
-
 def concat_issues(parts: Iterable[pd.DataFrame]) -> pd.DataFrame:
     """One issues table (ISSUE_COLUMNS, `member` as Int64) from parts, empty ones skipped."""
     parts = [p.reindex(columns=ISSUE_COLUMNS).astype({c: object for c in ISSUE_COLUMNS if c != "member"}) for p in parts if len(p)]
