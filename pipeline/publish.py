@@ -977,7 +977,7 @@ def _within_excel(sheets: list[_Sheet]) -> list[_Sheet]:
     (xlsxwriter would drop the rows below it without a word). The CSV beside it is one file."""
     out: list[_Sheet] = []
     for sheet in sheets:
-        starts = range(0, len(sheet.table), _SHEET_DATA_ROWS) if sheet.chart is None else range(1)
+        starts = range(0, len(sheet.table), _SHEET_DATA_ROWS) if sheet.chart is None and len(sheet.table) else range(1)
         for part, start in enumerate(starts, start=1):
             out.append(sheet if len(starts) <= 1 else replace(
                 sheet, title=sheet.title if part == 1 else f"{sheet.title} (TIẾP THEO, PHẦN {part})",

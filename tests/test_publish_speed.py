@@ -337,10 +337,11 @@ def test_a_table_longer_than_a_sheet_continues_on_the_next_sheets(tmp_path, monk
     table = pd.DataFrame({"STT": range(1, 11), "Họ và tên": [f"Người {k}" for k in range(1, 11)]})
     path = tmp_path / "long.xlsx"
     pub.write_xlsx(path, [pub._Sheet(name="Danh sách hộ nghèo rất dài tên", title="DANH SÁCH", place="P", table=table),
-                          pub._Sheet(name="Khác", title="KHÁC", place="P", table=table.head(2))], HEADING)
+                          pub._Sheet(name="Khác", title="KHÁC", place="P", table=table.head(2)),
+                          pub._Sheet(name="Trống", title="TRỐNG", place="P", table=table.head(0))], HEADING)
     book = openpyxl.load_workbook(path)
     assert book.sheetnames == ["Danh sách hộ nghèo rất dài tên", "Danh sách hộ nghèo rất dài (2)",
-                               "Danh sách hộ nghèo rất dài (3)", "Khác"]
+                               "Danh sách hộ nghèo rất dài (3)", "Khác", "Trống"]  # an empty list keeps its sheet
     numbers = [[c.value for c in row if isinstance(c.value, int)] for ws in book.worksheets[:3] for row in ws.iter_rows()]
     assert [n[0] for n in numbers if n] == list(range(1, 11))  # every row once, in order, across the sheets
     titles = [[c.value for row in ws.iter_rows() for c in row if str(c.value).startswith("DANH SÁCH")] for ws in book.worksheets[:3]]
