@@ -147,11 +147,16 @@ def clean_task(url: str, settings: Settings, questionnaire: Questionnaire, sourc
     stored_versions = len(versions)
     del versions  # a province's index is a gigabyte of text: keep only what the steps below read
     stage_log.info("clean:loaded versions=%d current=%d", stored_versions, len(current))
-    snapshot = current.sort_values("submission_id")[["submission_id", "instance_id", "checksum"]]
+    order = current["submission_id"].argsort(kind="stable").to_numpy()  # the snapshot's rows: by submission id (unique)
+    snapshot = current[["submission_id", "instance_id", "checksum"]].iloc[order]
     digest = hashlib.sha256(snapshot.to_csv(index=False).encode()).hexdigest()
     current_count = len(current)
     tidy_tables = tidy_stored(url, current[["store_id", *tidy.META_COLUMNS, "payload_format"]], questionnaire)
     del current
+    # the same ids as the households hold them (one row per current submission, in its order): one copy of a province's ids
+    ids = tidy_tables.households[["submission_id", "instance_id"]].iloc[order]
+    if len(ids) == len(snapshot) and all((ids[c].to_numpy() == snapshot[c].to_numpy()).all() for c in ids):
+        snapshot = snapshot.assign(**{c: pd.Series(ids[c].to_numpy(), index=snapshot.index, dtype=snapshot[c].dtype) for c in ids})
     stage_log.info("clean:tidied households=%d members=%d", len(tidy_tables.households), len(tidy_tables.members))
     ledger = corrections.read_corrections(corrections_dir) if corrections_dir is not None else pd.DataFrame(columns=corrections.CORRECTION_COLUMNS)
     tidy_tables, audit = corrections.apply_corrections(tidy_tables, ledger, questionnaire)

@@ -607,7 +607,9 @@ def _tidy_submissions(current: pd.DataFrame, questionnaire: Questionnaire) -> Ti
     problem_rows: list[dict] = []
     unread = [None] * len(questionnaire.household_fields)
     for rec in current[[*META_COLUMNS, "payload_format", "payload"]].itertuples(index=False):
-        meta = [rec.submission_id, rec.instance_id, rec.form_version, rec.submitted_at, rec.review_state or "received"]
+        # an unedited submission's instance id is its submission id: one text for both (a province has a million)
+        instance = rec.submission_id if rec.instance_id == rec.submission_id else rec.instance_id
+        meta = [rec.submission_id, instance, rec.form_version, rec.submitted_at, rec.review_state or "received"]
         try:
             household, members, problems = read_payload(rec.payload_format, rec.payload, questionnaire)
         except (ValueError, TypeError, AttributeError, RecursionError) as exc:
