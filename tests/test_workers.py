@@ -47,9 +47,9 @@ first = np.ones(2**20, dtype=np.uint8)
 del first  # glibc now keeps freed blocks of up to 1 MB in its heap
 before = resident()
 blocks, pins = [], []
-for _ in range(300):  # 300 MB of 1 MB tables, each followed by a small object that stays
+for _ in range(300):  # 300 MB of 1 MB tables, each followed by a smaller block that stays (the heap cannot shrink from its top)
     blocks.append(np.ones(2**20, dtype=np.uint8))
-    pins.append(np.ones(64, dtype=np.uint8))
+    pins.append(np.ones(64 * 1024, dtype=np.uint8))
 del blocks
 if sys.argv[1] == "released":
     assert release_freed_memory()
@@ -65,5 +65,5 @@ def test_freed_tables_go_back_to_the_system():
 
     kept = {mode: int(subprocess.run([sys.executable, "-c", _FREED, mode], capture_output=True, text=True, check=True).stdout)
             for mode in ("kept", "released")}
-    assert kept["kept"] > 100  # the heap keeps the freed megabytes (glibc's dynamic threshold)
-    assert kept["released"] < 30
+    assert kept["kept"] > 250  # the heap keeps the freed megabytes (glibc's dynamic threshold)
+    assert kept["released"] < 60  # what stays: the 19 MB of small blocks
