@@ -18,8 +18,9 @@ Two halves:
         CURRENT                          the id as text, for systems without symlinks
 
 Lists for officers (`ho-ngheo`, `ho-can-ngheo`, `ho-muc-song-trung-binh`) carry the head's ID
-number (CCCD) and phone; the posting lists (`niem-yet-*`), meant for public notice boards,
-never do.
+number (CCCD) and phone, and the member list of their households (`member_list`, published as
+commune/thanh-vien.csv for the certificates) every member's; the posting lists (`niem-yet-*`),
+meant for public notice boards, never do.
 
 Every text cell is NFC-normalised and, if it starts with ``= + - @``, a tab or a carriage
 return, prefixed with a single quote (`neutralise`) so no spreadsheet program evaluates it.
