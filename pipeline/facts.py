@@ -500,7 +500,7 @@ def facts_detail(classified: pd.DataFrame, ruleset) -> pd.DataFrame:
     }, copy=False)
 
 
-DETAIL_PART = 50_000  # households per part of chi-tiet-chi-so.csv (a dozen rows each)
+DETAIL_PART = 25_000  # households per part of chi-tiet-chi-so.csv (a dozen rows each)
 
 
 def _fact_columns(ruleset: RuleSet, households: pd.DataFrame, members: pd.DataFrame) -> tuple[list[str], list[str]]:
