@@ -30,12 +30,11 @@ class TidyColumns:
     households: dict[str, pd.Series]
     members: dict[str, pd.Series]
     issues: pd.DataFrame
-    rows: tuple[int, int]  # households, members
 
     @classmethod
     def of(cls, tables: tidy.TidyTables) -> TidyColumns:
         return cls({c: tables.households[c] for c in tables.households.columns}, {c: tables.members[c] for c in tables.members.columns},
-                   tables.issues, (len(tables.households), len(tables.members)))
+                   tables.issues)
 
 
 def concat_tables(parts: list[TidyColumns]) -> tidy.TidyTables:
@@ -43,9 +42,9 @@ def concat_tables(parts: list[TidyColumns]) -> tidy.TidyTables:
     parts' frames. Joined a column at a time, each part's column dropped from its part once joined
     (the parts are emptied): a province's parts and the joined tables are never held whole together."""
 
-    def joined(frames: list[dict[str, pd.Series]], rows: list[int]) -> pd.DataFrame:
+    def joined(frames: list[dict[str, pd.Series]]) -> pd.DataFrame:
         # An empty part's columns are typed object; leaving it out keeps the others' dtypes.
-        filled = [f for f, n in zip(frames, rows) if n] or frames[:1]
+        filled = [f for f in frames if len(next(iter(f.values()), ()))] or frames[:1]
         columns = list(filled[0])
         if len(filled) == 1:
             return pd.DataFrame({c: s.reset_index(drop=True) for c, s in filled[0].items()}, columns=columns, copy=False)
@@ -56,8 +55,8 @@ def concat_tables(parts: list[TidyColumns]) -> tidy.TidyTables:
             release_freed_memory()
         return pd.DataFrame(out, columns=columns, copy=False)  # one block per column: no joined copy of them all
 
-    households = joined([p.households for p in parts], [p.rows[0] for p in parts])
-    members = joined([p.members for p in parts], [p.rows[1] for p in parts])
+    households = joined([p.households for p in parts])
+    members = joined([p.members for p in parts])
     return tidy.TidyTables(households=households, members=members, issues=tidy.concat_issues(p.issues for p in parts))
 
 
