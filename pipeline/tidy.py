@@ -30,6 +30,7 @@ import orjson
 import pandas as pd
 
 from rasoat.forms import Field, Questionnaire
+from rasoat.pipeline import odata_columns
 from rasoat.pipeline.cycles import no_cycle_collection
 from rasoat.pipeline.schemas import field_rules
 from rasoat.pipeline.sources import CENTRAL_CSV, CENTRAL_ODATA, KOBO_JSON
@@ -443,6 +444,9 @@ def distinct_values(raw: pd.Series) -> tuple[np.ndarray, list, int]:
     are of one kind (text, integers or booleans) besides missing ones: pandas takes 1, 1.0 and True
     for one key, which would merge answers that type differently. Otherwise every row is its own value.
     """
+    if isinstance(raw.dtype, pd.CategoricalDtype):  # read as columns (see `odata_columns`): already coded
+        codes, uniques = raw.cat.codes.to_numpy(), raw.cat.categories.tolist()
+        return np.where(codes < 0, len(uniques), codes), [*uniques, None], len(uniques)
     values = raw.to_numpy(dtype=object)
     kinds = _kinds(values)
     if len(kinds) <= 1 and kinds <= _HASHABLE_KINDS:
@@ -508,12 +512,23 @@ def _type_columns(frame: pd.DataFrame, fields: Iterable[Field], questionnaire: Q
     issues: list[pd.DataFrame] = []
     rules = field_rules(questionnaire)
     for f in fields:
-        raw = frame[f.name].astype(object)
+        raw = frame[f.name]
+        # columns read by `odata_columns` come coded (text) or as float64 (numbers); the others as read
+        coded = ((isinstance(raw.dtype, pd.CategoricalDtype) and f.type not in ("date", "geopoint"))
+                 or (raw.dtype == np.float64 and f.type in ("integer", "decimal")))
+        if not coded:
+            raw = raw.astype(object)
         if f.type in ("integer", "decimal"):
-            codes, values, _ = distinct_values(raw)  # parsed once per distinct answer
-            parsed = [_number(v) for v in values]
-            numbers = pd.Series(pd.array(_taken([p[0] for p in parsed], codes), dtype="Float64"), index=frame.index)
-            problem = np.array([p[1] or "" for p in parsed], dtype=object)[codes]
+            if raw.dtype == np.float64:  # what `_number` gives each float, the whole column at once
+                x = raw.to_numpy()
+                too_large = np.isinf(x) | (np.abs(x) > MAX_NUMBER)
+                numbers = pd.Series(pd.array(np.where(too_large, np.nan, x), dtype="Float64"), index=frame.index)
+                problem = np.where(too_large, "number_too_large", "").astype(object)
+            else:
+                codes, values, _ = distinct_values(raw)  # parsed once per distinct answer
+                parsed = [_number(v) for v in values]
+                numbers = pd.Series(pd.array(_taken([p[0] for p in parsed], codes), dtype="Float64"), index=frame.index)
+                problem = np.array([p[1] or "" for p in parsed], dtype=object)[codes]
             issues.append(issue_rows(frame, problem == "not_a_number", f.name, "not_a_number", ERROR, "không phải là số"))
             issues.append(issue_rows(frame, problem == "number_too_large", f.name, "number_too_large", ERROR,
                                      "số quá lớn, không hợp lý"))
@@ -602,6 +617,25 @@ def tidy_submissions(current: pd.DataFrame, questionnaire: Questionnaire) -> Tid
 
 
 def _tidy_submissions(current: pd.DataFrame, questionnaire: Questionnaire) -> TidyTables:
+    read = _read_columns(current, questionnaire)
+    households, members, problem_rows = read if read is not None else _read_records(current, questionnaire)
+    households, hh_issues = _type_columns(households, questionnaire.household_fields, questionnaire)
+    # Members carry their household's identity so issue rows name the household.
+    ident = households[["submission_id", "household_id", "hamlet", "enumerator"]]
+    members = members.merge(ident, on="submission_id", how="left")
+    members, mem_issues = _type_columns(members, questionnaire.member_fields, questionnaire)
+    members = members.drop(columns=["household_id", "hamlet", "enumerator"])
+
+    issues = hh_issues + mem_issues
+    if problem_rows:
+        problems = pd.DataFrame(problem_rows).merge(ident, on="submission_id", how="left")
+        issues.append(problems.reindex(columns=ISSUE_COLUMNS))
+    households, members = derive_columns(households, members, questionnaire)
+    return TidyTables(households=households, members=members, issues=concat_issues(issues))
+
+
+def _read_records(current: pd.DataFrame, questionnaire: Questionnaire) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
+    """(households, members, problems) of the payloads read one by one (`read_payload`): answers as they came."""
     household_rows: list[list] = []  # answers, META_COLUMNS, readable
     member_rows: list[list] = []  # answers, position, submission_id
     problem_rows: list[dict] = []
@@ -632,20 +666,38 @@ def _tidy_submissions(current: pd.DataFrame, questionnaire: Questionnaire) -> Ti
     members = _rows_frame(member_rows, member_columns, ["position", "submission_id"])
     del member_rows
     members = members[[*member_columns, "submission_id", "position"]].astype({"position": "int64"})
+    return households, members, problem_rows
 
-    households, hh_issues = _type_columns(households, questionnaire.household_fields, questionnaire)
-    # Members carry their household's identity so issue rows name the household.
-    ident = households[["submission_id", "household_id", "hamlet", "enumerator"]]
-    members = members.merge(ident, on="submission_id", how="left")
-    members, mem_issues = _type_columns(members, questionnaire.member_fields, questionnaire)
-    members = members.drop(columns=["household_id", "hamlet", "enumerator"])
 
-    issues = hh_issues + mem_issues
-    if problem_rows:
-        problems = pd.DataFrame(problem_rows).merge(ident, on="submission_id", how="left")
-        issues.append(problems.reindex(columns=ISSUE_COLUMNS))
-    households, members = derive_columns(households, members, questionnaire)
-    return TidyTables(households=households, members=members, issues=concat_issues(issues))
+def _meta_frame(current: pd.DataFrame, readable: bool | None = None) -> pd.DataFrame:
+    """META_COLUMNS of each submission (and `readable`), as pandas infers them from the values."""
+    submissions = current["submission_id"].tolist()
+    # an unedited submission's instance id is its submission id: one text for both (a province has a million)
+    instances = [s if i == s else i for s, i in zip(submissions, current["instance_id"].tolist())]
+    values = [submissions, instances, current["form_version"].tolist(), current["submitted_at"].tolist(),
+              [r or "received" for r in current["review_state"].tolist()]]
+    if readable is not None:
+        values.append([readable] * len(current))
+    return pd.DataFrame(dict(zip([*META_COLUMNS, "readable"], values)))
+
+
+def _read_columns(current: pd.DataFrame, questionnaire: Questionnaire) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]] | None:
+    """What `_read_records` gives, read a column at a time by `odata_columns`; None when the payloads
+    are not all plain OData (then they are read one by one)."""
+    if not len(current) or not (current["payload_format"] == CENTRAL_ODATA).all():
+        return None
+    read = odata_columns.read_chunk(current["payload"].tolist(), questionnaire, MAX_NUMBER)
+    if read is None:
+        return None
+    answers, member_answers, household_row, position = read
+    households = pd.concat([pd.DataFrame(answers, columns=[f.name for f in questionnaire.household_fields], copy=False),
+                            _meta_frame(current, readable=True)], axis=1)
+    households["readable"] = households["readable"].astype(bool)
+    submissions = current["submission_id"].to_numpy(dtype=object)[household_row]  # each member's household's own text
+    members = pd.DataFrame(member_answers, columns=[f.name for f in questionnaire.member_fields], copy=False)
+    members = members.assign(submission_id=pd.DataFrame({"submission_id": submissions.tolist()})["submission_id"],
+                             position=position.astype("int64"))
+    return households, members, []
 
 
 def _rows_frame(rows: list[list], answers: list[str], meta: list[str]) -> pd.DataFrame:
