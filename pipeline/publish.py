@@ -267,9 +267,12 @@ def _text_order(keys: list[list[str]]) -> np.ndarray:
 
 
 def _sorted_keyed(classified: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """(the households' list columns sorted by hamlet code then household id, their hamlet codes as text).
+    """(the listed households' list columns sorted by hamlet code then household id, their hamlet
+    codes as text).
 
-    Only the columns the lists show are reordered: a province's classified table has a hundred more."""
+    Only the rows and columns the lists show are reordered: a province's classified table has a
+    hundred more columns, and most of its households are on no list."""
+    classified = classified[classified["household_class"].isin(list(_OFFICER_LISTS.values())).to_numpy(dtype=bool)]
     hamlet = _text_column(classified["hamlet"])
     order = _text_order([hamlet, _text_column(classified["household_id"])])
     return classified[list(_REQUIRED_COLUMNS)].iloc[order], np.array(hamlet, dtype=object)[order].tolist()
@@ -397,6 +400,15 @@ def _secrets_of(classified: pd.DataFrame) -> frozenset[str]:
             if len(digits) >= 6:
                 found.add(digits)
     return frozenset(found)
+
+
+def _posted_secrets(ordered: pd.DataFrame, secrets_: frozenset[str]) -> frozenset[str]:
+    """Those of `secrets_` that a posted name or reason of `ordered` holds, as `_redact` finds them:
+    redacting with them changes the same texts. A province's 2 million IDs and phones are not kept."""
+    posted = ordered[ordered["household_class"].isin(list(_POSTING_LISTS.values())).to_numpy(dtype=bool)]
+    runs = {_digits(m.group(0)) for column in ("head_name", "reason") for text in _text_column(posted[column])
+            for m in _DIGIT_RUN.finditer(text)}
+    return frozenset(runs & secrets_)
 
 
 def _redact(text: str, secrets_: frozenset[str]) -> str:
@@ -1456,8 +1468,8 @@ def _write_all(root: Path, classified: pd.DataFrame, tables: Mapping[str, pd.Dat
     commune = root / "commune"
     commune.mkdir()
     _check_columns(classified)
-    commune_secrets = _secrets_of(classified)
     ordered, ordered_hamlets = _sorted_keyed(classified)
+    commune_secrets = _posted_secrets(ordered, _secrets_of(classified))
     # every list file (the commune's, then each hamlet's) is laid out here and written by
     # `_write_list`, in worker processes for a province-sized run (independent files, same bytes)
     lists = {**_officer_lists(ordered), **_posting_lists(ordered, commune_secrets)}
