@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from rasoat.settings import ConfigError, Hamlet, Indicator, RuleSet
 
@@ -79,18 +81,34 @@ def check_ruleset_expressions(ruleset: RuleSet, households: pd.DataFrame, member
             ) from None
 
 
-def _per_distinct(keys: pd.DataFrame, text) -> np.ndarray:
-    """`text(first row of a key)` for each row, computed once per distinct key: a million
-    households share a few hundred combinations of class, line and deprivations."""
+def _distinct(keys: pd.DataFrame, text) -> tuple[np.ndarray, list]:
+    """(each row's key code, `text(first row of the key)` per code): computed once per distinct key,
+    as a million households share a few hundred combinations of class, line and deprivations."""
     codes, first = pd.factorize(pd.MultiIndex.from_frame(keys)) if keys.shape[1] > 1 else pd.factorize(keys.iloc[:, 0])
-    texts = np.array([text(k if isinstance(k, tuple) else (k,)) for k in first], dtype=object)
-    return texts[codes] if len(codes) else np.array([], dtype=object)
+    return codes, [text(k if isinstance(k, tuple) else (k,)) for k in first]
 
 
-def _reasons(out: pd.DataFrame, ruleset: RuleSet, names: dict[str, str]) -> np.ndarray:
+def _per_distinct(keys: pd.DataFrame, text) -> np.ndarray:
+    """`text(first row of a key)` for each row (see `_distinct`)."""
+    codes, texts = _distinct(keys, text)
+    return np.array(texts, dtype=object)[codes] if len(codes) else np.array([], dtype=object)
+
+
+def _distinct_texts(keys: pd.DataFrame, text) -> pa.Array:
+    """`_per_distinct` as Arrow text."""
+    codes, texts = _distinct(keys, text)
+    return pa.array(texts, type=pa.string()).take(pa.array(codes, type=pa.int64()))
+
+
+# Reasons are held as Arrow text (UTF-8 in one buffer): a province's million reasons take half the
+# memory of Python strings. Missing values are NaN, as in pandas' default text columns.
+REASON_DTYPE = pd.StringDtype("pyarrow", na_value=np.nan)
+
+
+def _reasons(out: pd.DataFrame, ruleset: RuleSet, names: dict[str, str]) -> pd.api.extensions.ExtensionArray:
     """The reason written out per household, e.g. "Thu nhập bình quân 1.320.000 đ/người/tháng ≤ chuẩn
     1.500.000 đ; thiếu hụt 3 chỉ số: …, …, … → hộ nghèo" (" (theo quy tắc tạm thời)" when provisional)."""
-    income = _per_distinct(out[["income_per_capita_month"]], lambda k: f"Thu nhập bình quân {vnd(k[0])} đ/người/tháng ")
+    income = _distinct_texts(out[["income_per_capita_month"]], lambda k: f"Thu nhập bình quân {vnd(k[0])} đ/người/tháng ")
 
     def rest(key: tuple) -> str:
         below, line, deprived_ids, household_class, provisional = key
@@ -103,7 +121,8 @@ def _reasons(out: pd.DataFrame, ruleset: RuleSet, names: dict[str, str]) -> np.n
     keys = pd.DataFrame({"below": (out["income_per_capita_month"] <= out["income_line"]).to_numpy(), "line": out["income_line"].to_numpy(),
                          "deprived": out["deprived_indicators"].to_numpy(), "class": out["household_class"].to_numpy(),
                          "provisional": out["provisional"].to_numpy()})
-    return income + _per_distinct(keys, rest)
+    joined = pc.binary_join_element_wise(income, _distinct_texts(keys, rest), "")
+    return pd.arrays.ArrowStringArray(joined).astype(REASON_DTYPE)
 
 
 def classify_households(households: pd.DataFrame, members: pd.DataFrame, ruleset: RuleSet, hamlets: tuple[Hamlet, ...],
