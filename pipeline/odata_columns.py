@@ -10,7 +10,7 @@ a number column as float64.
 
 Only the plain case is read here; anything else returns None and the chunk is read record by record,
 which reports every problem. "Plain" means:
-- every payload is OData JSON text, one object, without raw line breaks;
+- every payload is OData JSON (text, or its UTF-8 bytes), one object, without raw line breaks;
 - each answer has the form's type: text as a JSON string, a number as a JSON number, a geopoint as
   GeoJSON with at least two coordinates (Arrow refuses a chunk where any answer is of another kind);
 - no household section and no member list is null or missing (the record reader tells those apart
@@ -76,22 +76,20 @@ def schema_of(questionnaire: Questionnaire) -> pa.Schema | None:
 
 
 def _encoded(payloads: Sequence) -> bytes | None:
-    """The payloads as newline-delimited JSON, or None when one is not a single JSON object on one line."""
-    if not all(type(text) is str for text in payloads):
-        return None
+    """The payloads (text or its UTF-8 bytes) as newline-delimited JSON, or None when one is not a
+    single JSON object on one line."""
     try:
-        encoded = [text.encode("utf-8") for text in payloads]
-    except UnicodeEncodeError:  # a lone surrogate
+        encoded = [p if type(p) is bytes else p.encode("utf-8") for p in payloads]
+    except (AttributeError, UnicodeEncodeError):  # not text, or a lone surrogate
         return None
     for data in encoded:
         if data[:1] != b"{" or data[-1:] != b"}":  # Arrow must only see objects (a bare `null` crashes it)
             data = data.strip()
             if data[:1] != b"{" or data[-1:] != b"}":
                 return None
-    joined = b"\n".join(encoded)
-    if joined.count(b"\n") != len(encoded) - 1 or b"\r" in joined:
-        return None
-    return joined
+        if b"\n" in data or b"\r" in data:
+            return None
+    return b"\n".join(encoded)
 
 
 def _child(array: pa.Array, name: str) -> pa.Array:

@@ -367,14 +367,18 @@ class RawStore:
             finally:
                 cursor.close()
 
-    def payloads_of(self, store_ids: Iterable[int], batch: int = 5000) -> dict[int, str]:
-        """{store_id: payload} for the given versions, read in batches."""
+    def payloads_of(self, store_ids: Iterable[int], batch: int = 5000, utf8: bool = False) -> dict[int, str] | dict[int, bytes]:
+        """{store_id: payload} for the given versions, read in batches; with `utf8` each payload is its
+        UTF-8 bytes, as the database holds them (no decoding to text for a reader that wants bytes)."""
         ids = sorted({int(i) for i in store_ids})
-        out: dict[int, str] = {}
+        out: dict = {}
+        payload = _table.c.payload
+        if utf8:  # PostgreSQL's text → bytea cast would read backslashes as escapes: convert_to encodes
+            payload = sa.func.convert_to(payload, "UTF8") if self._dialect_name == "postgresql" else sa.cast(payload, sa.LargeBinary)
         with self._engine.connect() as conn:
             for start in range(0, len(ids), batch):
                 chunk = ids[start:start + batch]
-                stmt = sa.select(_table.c.store_id, _table.c.payload).where(_table.c.store_id.in_(chunk))
+                stmt = sa.select(_table.c.store_id, payload).where(_table.c.store_id.in_(chunk))
                 out.update(conn.execute(stmt).all())
         return out
 

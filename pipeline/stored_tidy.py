@@ -63,7 +63,7 @@ def concat_tables(parts: list[TidyColumns]) -> tidy.TidyTables:
 def tidy_chunk(url: str, rows: pd.DataFrame, questionnaire: Questionnaire) -> TidyColumns:
     """One chunk: its payloads read from the store, then tidied (as columns, see `concat_tables`)."""
     with RawStore(url) as store:
-        payloads = store.payloads_of(rows["store_id"])
+        payloads = store.payloads_of(rows["store_id"], utf8=True)  # the column reader parses bytes
     return TidyColumns.of(tidy.tidy_submissions(rows.assign(payload=rows["store_id"].map(payloads)), questionnaire))
 
 

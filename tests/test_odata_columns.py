@@ -194,3 +194,18 @@ def test_the_random_changes_exercised_both_readers():
     """Runs after the random test (file order): both readers were compared many times."""
     if TAKEN["columns"] + TAKEN["records"]:
         assert TAKEN["columns"] >= 10 and TAKEN["records"] >= 5, TAKEN
+
+
+@pytest.mark.parametrize("plain", [True, False], ids=["by columns", "record by record"])
+def test_payloads_given_as_utf8_bytes_read_as_their_text(plain):
+    """The raw store hands the tidy workers each payload's UTF-8 bytes: the tables are those of the text."""
+    records = [record(k) for k in range(4)]
+    set_answer(records[1], "head_name", 'Lê "Tư" \\ Ánh ✓')
+    if not plain:
+        _drop_section(records[2])
+    texts = [json.dumps(r, ensure_ascii=False) for r in records]
+    assert read_by_columns([t.encode("utf-8") for t in texts]) is plain
+    from_bytes = tidy.tidy_submissions(current_of([t.encode("utf-8") for t in texts]), QUESTIONNAIRE)
+    from_text = tidy.tidy_submissions(current_of(texts), QUESTIONNAIRE)
+    for name in ("households", "members", "issues"):
+        pd.testing.assert_frame_equal(getattr(from_bytes, name), getattr(from_text, name), check_exact=True, obj=name)

@@ -564,3 +564,17 @@ def test_current_versions_far_future_time_with_nanosecond_times_elsewhere():
     # without the nanosecond time the far-future edit is simply the newest
     got = current_versions(v[v["submission_id"] == "A"], PROCESSED)[0]
     assert got["payload"].tolist() == ["A-far"]
+
+
+def test_payloads_are_read_as_text_or_as_their_utf8_bytes(store_url):
+    """The column reader takes each payload's UTF-8 bytes straight from the database: the same
+    payloads as the text, backslashes (JSON escapes, which PostgreSQL's bytea cast would read) included."""
+    subs = [make_sub(1), make_sub(2, text='Lê "Tư" \\ Ánh\\u00e1 ✓'), make_sub(3, text="")]
+    with RawStore(store_url) as store:
+        store.ingest(subs)
+        ids = store.versions(payloads=False)["store_id"].tolist()
+        as_text = store.payloads_of(ids)
+        as_bytes = store.payloads_of(ids, utf8=True)
+    assert sorted(as_text.values()) == sorted(s.payload for s in subs)
+    assert as_bytes == {k: v.encode("utf-8") for k, v in as_text.items()}
+    assert all(type(v) is bytes for v in as_bytes.values())

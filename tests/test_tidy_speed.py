@@ -9,6 +9,8 @@ import random
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rasoat.pipeline import tidy
 
@@ -94,3 +96,20 @@ def test_answers_fast_path_reports_what_the_loop_reports():
 def test_control_characters_still_found():
     assert tidy._has_control("a\x07b") and tidy._has_control("\x85x")
     assert not tidy._has_control("Nguyễn Văn A") and not tidy._has_control("a\u2028b") and not tidy._has_control(5)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.lists(st.one_of(st.none(), st.text(max_size=14), st.sampled_from(
+    ["0912345678", "+84912345678", "84912345678", "0084912345678", "8491234567", "091 234 5678", "091.234-5678", "x|y", "Nguyễn",
+     "Nguye\u0301n", "\u0301a", "a ", " a", "a  b", "", "a" * 600, "tab\there"])), max_size=8),
+       st.sampled_from(["text", "digits", "digits_zero"]))
+def test_texts_already_clean_are_found_as_reading_each_would(values, kind):
+    """`_already_clean` (all the distinct answers at once) says yes only when reading each one gives it back as it is."""
+    zero = kind == "digits_zero"
+    clean = tidy.clean_text if kind == "text" else (lambda v: tidy.clean_digits(v, zero))
+    if tidy._already_clean(values, digits=kind != "text", zero=zero):
+        assert [tidy._read_text(v, clean) for v in values] == [(v or None, False, False) for v in values]
+    # and it finds them: every printable text read back as it is (the unprintable ones it leaves to the reader)
+    one_by_one = [tidy._read_text(v, clean) == (v or None, False, False) for v in values]
+    if all(one_by_one) and all(v is None or (v.isprintable() and tidy._JOINER not in v) for v in values):
+        assert tidy._already_clean(values, digits=kind != "text", zero=zero)
