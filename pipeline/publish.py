@@ -1461,32 +1461,14 @@ def _hamlets_of(classified: pd.DataFrame, hamlets: Mapping[str, str] | None) -> 
 PARALLEL_FROM = 60_000  # households from which the list files are written by worker processes
 
 
-def _write_all(root: Path, classified: pd.DataFrame, tables: Mapping[str, pd.DataFrame],
-               heading: PublicationHeading, manifest: Mapping[str, Any], publication_id: str,
-               hamlets: Mapping[str, str] | None, extra: Mapping[str, bytes | CsvParts] | None = None,
-               charts: Mapping[str, ChartSpec] | None = None) -> None:
-    commune = root / "commune"
-    commune.mkdir()
-    _check_columns(classified)
+def _write_lists(root: Path, classified: pd.DataFrame, heading: PublicationHeading, hamlets: Mapping[str, str] | None) -> None:
+    """Every list file, the commune's in commune/ then each hamlet's in hamlets/<code>/: laid out here
+    and written by `_write_list`, in worker processes for a province-sized run (independent files,
+    the same bytes)."""
     ordered, ordered_hamlets = _sorted_keyed(classified)
     commune_secrets = _posted_secrets(ordered, _secrets_of(classified))
-    # every list file (the commune's, then each hamlet's) is laid out here and written by
-    # `_write_list`, in worker processes for a province-sized run (independent files, same bytes)
     lists = {**_officer_lists(ordered), **_posting_lists(ordered, commune_secrets)}
-    writes = [(commune, name, table, heading, _place(heading)) for name, table in lists.items()]
-
-    names = list(tables)
-    sheet_names = _sheet_names(names)
-    csv_names = _csv_names(names)
-    sheets = []
-    for name, sheet_name, csv_name in zip(names, sheet_names, csv_names):
-        table = tables[name]
-        write_csv(commune / f"{csv_name}.csv", table)
-        title = f"{unicodedata.normalize('NFC', str(name)).upper()} NĂM {heading.reference_year}"
-        sheets.append(_Sheet(name=sheet_name, title=title, place=_place(heading), table=table, chart=(charts or {}).get(name)))
-    if sheets:
-        write_xlsx(commune / "bang-chi-so.xlsx", sheets, heading)
-
+    writes = [(root / "commune", name, table, heading, _place(heading)) for name, table in lists.items()]
     hamlet_root = root / "hamlets"
     hamlet_root.mkdir()
     spans: dict[str, tuple[int, int]] = {}  # hamlet code -> its rows in `ordered` (sorted by code first)
@@ -1504,6 +1486,27 @@ def _write_all(root: Path, classified: pd.DataFrame, tables: Mapping[str, pd.Dat
         hamlet_lists = {**_officer_lists(subset), **_posting_lists(subset, commune_secrets)}
         writes += [(folder, name, table, heading, _place(heading, hamlet_name)) for name, table in hamlet_lists.items()]
     run_parts(_write_list, writes, workers_for(len(classified), PARALLEL_FROM, len(writes)))
+
+
+def _write_all(root: Path, classified: pd.DataFrame, tables: Mapping[str, pd.DataFrame],
+               heading: PublicationHeading, manifest: Mapping[str, Any], publication_id: str,
+               hamlets: Mapping[str, str] | None, extra: Mapping[str, bytes | CsvParts] | None = None,
+               charts: Mapping[str, ChartSpec] | None = None) -> None:
+    commune = root / "commune"
+    commune.mkdir()
+    _check_columns(classified)
+    names = list(tables)
+    sheet_names = _sheet_names(names)
+    csv_names = _csv_names(names)
+    sheets = []
+    for name, sheet_name, csv_name in zip(names, sheet_names, csv_names):
+        table = tables[name]
+        write_csv(commune / f"{csv_name}.csv", table)
+        title = f"{unicodedata.normalize('NFC', str(name)).upper()} NĂM {heading.reference_year}"
+        sheets.append(_Sheet(name=sheet_name, title=title, place=_place(heading), table=table, chart=(charts or {}).get(name)))
+    if sheets:
+        write_xlsx(commune / "bang-chi-so.xlsx", sheets, heading)
+    _write_lists(root, classified, heading, hamlets)  # its tables are let go before the large files below
 
     for relative, data in sorted((extra or {}).items()):
         target = root / relative
