@@ -64,7 +64,7 @@ import xlsxwriter
 from xlsxwriter.utility import xl_col_to_name
 
 from rasoat.pipeline.posting_pdf import posting_pdf
-from rasoat.pipeline.workers import release_freed_memory, run_parts, stream_parts, workers_for
+from rasoat.pipeline.workers import Pool, release_freed_memory, run_parts, stream_parts, worker_pool, workers_for
 
 __all__ = [
     "PublicationHeading",
@@ -838,12 +838,12 @@ class CsvParts:
         its whole text (several times the table's size as Python strings) ever held."""
         return cls(_as_it_is, RowPieces(table, rows))
 
-    def write(self, path: Path, workers: int = 1) -> None:
+    def write(self, path: Path, workers: int = 1, pool: Pool | None = None) -> None:
         if not self.pieces:
             raise ValueError(f"{path.name}: no part to write, not even the header")
         jobs = _PartJobs(self)
         with open(path, "wb") as fh:
-            for data in stream_parts(_part_csv, jobs, workers):
+            for data in stream_parts(_part_csv, jobs, workers, pool):
                 fh.write(data)
                 del data
                 release_freed_memory()  # each part's tables and text, freed in the heap, go back before the next
@@ -1461,7 +1461,8 @@ def _hamlets_of(classified: pd.DataFrame, hamlets: Mapping[str, str] | None) -> 
 PARALLEL_FROM = 60_000  # households from which the list files are written by worker processes
 
 
-def _write_lists(root: Path, classified: pd.DataFrame, heading: PublicationHeading, hamlets: Mapping[str, str] | None) -> None:
+def _write_lists(root: Path, classified: pd.DataFrame, heading: PublicationHeading, hamlets: Mapping[str, str] | None,
+                 pool: Pool | None) -> None:
     """Every list file, the commune's in commune/ then each hamlet's in hamlets/<code>/: laid out here
     and written by `_write_list`, in worker processes for a province-sized run (independent files,
     the same bytes)."""
@@ -1485,7 +1486,7 @@ def _write_lists(root: Path, classified: pd.DataFrame, heading: PublicationHeadi
         subset = ordered.iloc[first:stop]
         hamlet_lists = {**_officer_lists(subset), **_posting_lists(subset, commune_secrets)}
         writes += [(folder, name, table, heading, _place(heading, hamlet_name)) for name, table in hamlet_lists.items()]
-    run_parts(_write_list, writes, workers_for(len(classified), PARALLEL_FROM, len(writes)))
+    run_parts(_write_list, writes, 1, pool)
 
 
 def _write_all(root: Path, classified: pd.DataFrame, tables: Mapping[str, pd.DataFrame],
@@ -1506,17 +1507,18 @@ def _write_all(root: Path, classified: pd.DataFrame, tables: Mapping[str, pd.Dat
         sheets.append(_Sheet(name=sheet_name, title=title, place=_place(heading), table=table, chart=(charts or {}).get(name)))
     if sheets:
         write_xlsx(commune / "bang-chi-so.xlsx", sheets, heading)
-    _write_lists(root, classified, heading, hamlets)  # its tables are let go before the large files below
-
-    for relative, data in sorted((extra or {}).items()):
-        target = root / relative
-        if target.exists():
-            raise ValueError(f"extra file {relative!r} would replace a file of the publication")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(data, CsvParts):
-            data.write(target, workers_for(len(classified), PARALLEL_FROM, len(data.pieces)))
-        else:
-            _fsync_write(target, data)
+    # one set of worker processes (a province: from PARALLEL_FROM households) for the lists and the large files
+    with worker_pool(workers_for(len(classified), PARALLEL_FROM)) as pool:
+        _write_lists(root, classified, heading, hamlets, pool)  # its tables are let go before the large files below
+        for relative, data in sorted((extra or {}).items()):
+            target = root / relative
+            if target.exists():
+                raise ValueError(f"extra file {relative!r} would replace a file of the publication")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(data, CsvParts):
+                data.write(target, pool=pool)
+            else:
+                _fsync_write(target, data)
 
     files = []
     for path in sorted(p for p in root.rglob("*") if p.is_file()):

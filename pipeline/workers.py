@@ -12,6 +12,8 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 ENV = "RASOAT_WORKERS"
@@ -49,33 +51,61 @@ def workers_for(items: int, parallel_from: int, parts: int | None = None) -> int
     return max(1, min(os.cpu_count() or 1, 8, parts if parts is not None else 8))
 
 
-def run_parts(fn: Callable[..., Any], jobs: Sequence[tuple], workers: int) -> list:
+@dataclass(frozen=True)
+class Pool:
+    """Worker processes kept for several steps' parts (see `worker_pool`)."""
+
+    executor: ProcessPoolExecutor
+    workers: int
+
+
+@contextmanager
+def worker_pool(workers: int) -> Iterator[Pool | None]:
+    """`workers` spawned processes for the parts of several calls of `run_parts`/`stream_parts`
+    (None: run in this process). Each process imports pandas and the pipeline once, instead of once
+    per file: publishing a province writes half a dozen files in parts."""
+    if workers <= 1:
+        yield None
+        return
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as executor:
+        yield Pool(executor, workers)
+
+
+def run_parts(fn: Callable[..., Any], jobs: Sequence[tuple], workers: int, pool: Pool | None = None) -> list:
     """`fn(*job)` for every job, in order; in `workers` processes when more than one (see `stream_parts`)."""
-    return list(stream_parts(fn, jobs, workers))
+    return list(stream_parts(fn, jobs, workers, pool))
 
 
-def stream_parts(fn: Callable[..., Any], jobs: Sequence[tuple], workers: int) -> Iterator:
-    """`fn(*job)` of each job, yielded in order as they finish; in `workers` processes when more than one,
-    with at most two jobs per worker handed out at a time, so big parts never pile up in memory.
+def stream_parts(fn: Callable[..., Any], jobs: Sequence[tuple], workers: int, pool: Pool | None = None) -> Iterator:
+    """`fn(*job)` of each job, yielded in order as they finish; in `pool`'s processes when given,
+    else in `workers` processes when more than one, with at most two jobs per worker handed out at
+    a time, so big parts never pile up in memory.
 
     `fn` and the jobs' arguments must pickle (a module-level function, tables, paths). Processes
     are spawned, not forked: the caller may hold threads (Prefect's), which a forked child would
-    inherit half-held. A failing job's exception is raised when its turn comes; the pool is then
-    shut down, its queued jobs cancelled.
+    inherit half-held. A failing job's exception is raised when its turn comes; the jobs still
+    queued are then cancelled (and a pool made here shut down).
     """
-    if workers <= 1 or len(jobs) <= 1:
+    if len(jobs) <= 1 or (pool is None and workers <= 1):  # one job: handing it to a process only adds the copying
         for job in jobs:
             yield fn(*job)
         return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        pending: deque[Future] = deque()
-        try:
-            for job in jobs:
-                pending.append(pool.submit(fn, *job))
-                if len(pending) >= 2 * workers:
-                    yield pending.popleft().result()
-            while pending:
+    if pool is None:
+        with worker_pool(workers) as own:
+            yield from _in_pool(own, fn, jobs)
+        return
+    yield from _in_pool(pool, fn, jobs)
+
+
+def _in_pool(pool: Pool, fn: Callable[..., Any], jobs: Sequence[tuple]) -> Iterator:
+    pending: deque[Future] = deque()
+    try:
+        for job in jobs:
+            pending.append(pool.executor.submit(fn, *job))
+            if len(pending) >= 2 * pool.workers:
                 yield pending.popleft().result()
-        finally:
-            for future in pending:
-                future.cancel()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import operator
+import os
 
 import pytest
 
-from rasoat.pipeline.workers import run_parts, stream_parts, workers_for
+from rasoat.pipeline.workers import run_parts, stream_parts, worker_pool, workers_for
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -22,6 +23,25 @@ def test_a_failing_part_raises_its_own_error(workers):
     assert next(results) == 1.0
     with pytest.raises(ZeroDivisionError):
         next(results)
+
+
+def _pid_of(_: int) -> int:
+    return os.getpid()
+
+
+def test_a_pool_serves_several_calls_with_the_same_processes():
+    """Publishing a province writes its lists and half a dozen files in parts: one set of processes for all."""
+    with worker_pool(2) as pool:
+        first = set(run_parts(_pid_of, [(k,) for k in range(12)], 1, pool))
+        assert run_parts(operator.mul, [(k, 2) for k in range(9)], 1, pool) == [2 * k for k in range(9)]
+        second = set(run_parts(_pid_of, [(k,) for k in range(12)], 1, pool))
+        failing = stream_parts(operator.truediv, [(1, 0), (2, 1)], 1, pool)
+        with pytest.raises(ZeroDivisionError):
+            next(failing)
+        assert run_parts(operator.mul, [(3, 3), (2, 2)], 1, pool) == [9, 4]  # a failed call leaves the pool usable
+    assert os.getpid() not in first | second and len(first | second) <= 2  # no process started anew
+    with worker_pool(1) as none:
+        assert none is None  # one worker: the parts run in this process
 
 
 def test_worker_count_follows_the_size_and_the_setting(monkeypatch):
