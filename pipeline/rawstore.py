@@ -369,17 +369,18 @@ class RawStore:
 
     def payloads_of(self, store_ids: Iterable[int], batch: int = 5000, utf8: bool = False) -> dict[int, str] | dict[int, bytes]:
         """{store_id: payload} for the given versions, read in batches; with `utf8` each payload is its
-        UTF-8 bytes, as the database holds them (no decoding to text for a reader that wants bytes)."""
+        UTF-8 bytes, as the database holds them (no decoding to text for a reader that wants bytes).
+        Read through the DBAPI cursor, as `versions` is: a SQLAlchemy Row per payload cost a tidy worker
+        a fifth of its time at a million households (profiled)."""
         ids = sorted({int(i) for i in store_ids})
-        out: dict = {}
-        payload = _table.c.payload
+        payload = "payload"
         if utf8:  # PostgreSQL's text → bytea cast would read backslashes as escapes: convert_to encodes
-            payload = sa.func.convert_to(payload, "UTF8") if self._dialect_name == "postgresql" else sa.cast(payload, sa.LargeBinary)
-        with self._engine.connect() as conn:
-            for start in range(0, len(ids), batch):
-                chunk = ids[start:start + batch]
-                stmt = sa.select(_table.c.store_id, payload).where(_table.c.store_id.in_(chunk))
-                out.update(conn.execute(stmt).all())
+            payload = "convert_to(payload, 'UTF8')" if self._dialect_name == "postgresql" else "CAST(payload AS BLOB)"
+        out: dict = {}
+        for start in range(0, len(ids), batch):
+            listed = ", ".join(map(str, ids[start:start + batch]))  # integers: nothing to quote
+            for rows in self._fetch(f"SELECT store_id, {payload} FROM {TABLE_NAME} WHERE store_id IN ({listed})"):
+                out.update(rows)
         return out
 
     def count(self) -> int:
