@@ -166,6 +166,8 @@ def read_chunk(payloads: Sequence, questionnaire: Questionnaire, max_number: flo
         )
     except (pa.ArrowException, ValueError):
         return None
+    finally:
+        del data  # parsed: the chunk's joined text is not held while its columns are built
     if table.num_rows != len(payloads):  # e.g. two objects on one payload's line
         return None
     root = table.to_struct_array()

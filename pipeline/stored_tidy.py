@@ -64,7 +64,9 @@ def tidy_chunk(url: str, rows: pd.DataFrame, questionnaire: Questionnaire) -> Ti
     """One chunk: its payloads read from the store, then tidied (as columns, see `concat_tables`)."""
     with RawStore(url) as store:
         payloads = store.payloads_of(rows["store_id"], utf8=True)  # the column reader parses bytes
-    return TidyColumns.of(tidy.tidy_submissions(rows.assign(payload=rows["store_id"].map(payloads)), questionnaire))
+    read = tidy.read_submissions(rows.assign(payload=rows["store_id"].map(payloads)), questionnaire)
+    del payloads  # the chunk's JSON (~100 MB) is not held while its answers are typed
+    return TidyColumns.of(tidy.typed_tables(read, questionnaire))
 
 
 def tidy_stored(url: str, current: pd.DataFrame, questionnaire: Questionnaire, workers: int | None = None) -> tidy.TidyTables:

@@ -638,26 +638,42 @@ def _type_columns(frame: pd.DataFrame, fields: Iterable[Field], questionnaire: Q
 
 def tidy_submissions(current: pd.DataFrame, questionnaire: Questionnaire) -> TidyTables:
     """Turn the current version of each submission into typed household and member tables."""
+    return typed_tables(read_submissions(current, questionnaire), questionnaire)
+
+
+@dataclass(frozen=True)
+class ReadSubmissions:
+    """The answers of submissions as they came, before typing (`read_submissions`)."""
+
+    households: pd.DataFrame  # answer columns, META_COLUMNS, readable
+    members: pd.DataFrame  # answer columns, submission_id, position
+    problems: list[dict]  # what was not where the form puts it (field, member, value, rule, severity, message)
+
+
+def read_submissions(current: pd.DataFrame, questionnaire: Questionnaire) -> ReadSubmissions:
+    """The payloads read, by columns when they are plain OData (`odata_columns`), else one by one.
+    A caller holding many payloads can let them go before the answers are typed."""
     with no_cycle_collection():
-        return _tidy_submissions(current, questionnaire)
+        read = _read_columns(current, questionnaire)
+        return ReadSubmissions(*(read if read is not None else _read_records(current, questionnaire)))
 
 
-def _tidy_submissions(current: pd.DataFrame, questionnaire: Questionnaire) -> TidyTables:
-    read = _read_columns(current, questionnaire)
-    households, members, problem_rows = read if read is not None else _read_records(current, questionnaire)
-    households, hh_issues = _type_columns(households, questionnaire.household_fields, questionnaire)
-    # Members carry their household's identity so issue rows name the household.
-    ident = households[["submission_id", "household_id", "hamlet", "enumerator"]]
-    members = members.merge(ident, on="submission_id", how="left")
-    members, mem_issues = _type_columns(members, questionnaire.member_fields, questionnaire)
-    members = members.drop(columns=["household_id", "hamlet", "enumerator"])
+def typed_tables(read: ReadSubmissions, questionnaire: Questionnaire) -> TidyTables:
+    """The answers typed (unreadable values become NA plus an issue row), the derived columns added."""
+    with no_cycle_collection():
+        households, hh_issues = _type_columns(read.households, questionnaire.household_fields, questionnaire)
+        # Members carry their household's identity so issue rows name the household.
+        ident = households[["submission_id", "household_id", "hamlet", "enumerator"]]
+        members = read.members.merge(ident, on="submission_id", how="left")
+        members, mem_issues = _type_columns(members, questionnaire.member_fields, questionnaire)
+        members = members.drop(columns=["household_id", "hamlet", "enumerator"])
 
-    issues = hh_issues + mem_issues
-    if problem_rows:
-        problems = pd.DataFrame(problem_rows).merge(ident, on="submission_id", how="left")
-        issues.append(problems.reindex(columns=ISSUE_COLUMNS))
-    households, members = derive_columns(households, members, questionnaire)
-    return TidyTables(households=households, members=members, issues=concat_issues(issues))
+        issues = hh_issues + mem_issues
+        if read.problems:
+            problems = pd.DataFrame(read.problems).merge(ident, on="submission_id", how="left")
+            issues.append(problems.reindex(columns=ISSUE_COLUMNS))
+        households, members = derive_columns(households, members, questionnaire)
+        return TidyTables(households=households, members=members, issues=concat_issues(issues))
 
 
 def _read_records(current: pd.DataFrame, questionnaire: Questionnaire) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
