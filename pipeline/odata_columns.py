@@ -136,7 +136,7 @@ def _geopoints(array: pa.Array) -> np.ndarray | None:
     return out
 
 
-def _column(array: pa.Array, f: Field) -> pd.Series | np.ndarray | None:
+def _column(array: pa.Array, f: Field) -> pd.Categorical | np.ndarray | None:
     """An answer column as `tidy._type_columns` reads it: a Categorical of the distinct answers for
     text, float64 (NaN = no answer) for numbers, (lat, lon) tuples for a geopoint."""
     if f.type in NUMBER_TYPES:
