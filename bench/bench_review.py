@@ -11,7 +11,8 @@ For each size, in its own process (so peak memory is that size's own):
 2. the review exactly as `rasoat rerun` runs it (`flows.review._review` with the steps' plain
    functions, i.e. without Prefect), timed per stage from the stage log, with the process's
    peak resident memory after each stage, and the peak of the process with its worker processes
-   (from 60k households tidy and publication run parts in them, see `pipeline/workers.py`);
+   (from 60k households tidy and publication run parts in them, see `pipeline/workers.py`), over
+   the whole run and within each stage ("+workers");
 3. the baseline, in the same process on the same checked tables: a plain vectorised pandas
    script doing only the indicator and class arithmetic of the 2022–2026 rules, the floor for
    the classification stage.
@@ -148,7 +149,11 @@ class TreeMemory(threading.Thread):
     def __init__(self) -> None:
         super().__init__(daemon=True)
         self.peak, self.done = 0, threading.Event()
+        self.samples: list[tuple[float, float]] = []  # (perf_counter, MB): each stage's own peak
         self.start()
+
+    def peak_between(self, start: float, stop: float) -> float:
+        return max((mb for t, mb in self.samples if start <= t <= stop), default=0.0)
 
     def run(self) -> None:
         me = psutil.Process()
@@ -160,6 +165,7 @@ class TreeMemory(threading.Thread):
                 except psutil.Error:  # a worker that just ended
                     pass
             self.peak = max(self.peak, total)
+            self.samples.append((time.perf_counter(), total / 2**20))
 
     def stop(self) -> float:
         self.done.set()
@@ -223,13 +229,14 @@ def run_one(households: int) -> dict:
     result = review._review(str(data_dir), str(config) if config else None, reference_year=2026, pull=False, steps=steps)
     clock.emit(logging.LogRecord("bench", logging.INFO, "", 0, "end", None, None))
 
-    stages = [(f"{a[0]} → {b[0]}", b[1] - a[1], b[2], b[3]) for a, b in zip(clock.events, clock.events[1:])
+    tree_peak = tree.stop()
+    stages = [(f"{a[0]} → {b[0]}", b[1] - a[1], b[2], b[3], tree.peak_between(a[1], b[1])) for a, b in zip(clock.events, clock.events[1:])
               if b[0] != "classify:begin"]  # up to "classify:begin" the floor ran: its own time is reported apart
-    total = sum(s for _, s, _, _ in stages)
+    total = sum(stage[1] for stage in stages)
     return {"households": result.households_classified + result.households_excluded, "stored": stored, "setup": setup,
             "hamlets": len(result.by_hamlet) - 1, "excluded": result.households_excluded, "issues": result.issues,
             "stages": stages, "total": total, "floor_seconds": floor["seconds"], "agreement": floor["agreement"], "peak_mb": _peak_mb(),
-            "tree_peak_mb": tree.stop()}
+            "tree_peak_mb": tree_peak}
 
 
 def prefect_overhead() -> dict:
@@ -272,12 +279,12 @@ def main(argv: list[str]) -> None:
         r = json.loads(out.stdout.strip().splitlines()[-1])
         print(f"\n== {r['households']:,} households in {r['hamlets']} hamlets ({r['excluded']:,} excluded, {r['issues']:,} issues; "
               f"setup: {r['stored']:,} versions stored in {r['setup']:.1f} s) ==")
-        print(f"{'stage':44} {'seconds':>9} {'peak MB':>9} {'now MB':>9}")
-        for name, sec, mb, now in r["stages"]:
-            print(f"{name:44} {sec:9.2f} {mb:9.0f} {now:9.0f}")
+        print(f"{'stage':44} {'seconds':>9} {'peak MB':>9} {'now MB':>9} {'+workers':>9}")
+        for name, sec, mb, now, tree in r["stages"]:
+            print(f"{name:44} {sec:9.2f} {mb:9.0f} {now:9.0f} " + (f"{tree:9.0f}" if tree else f"{'':>9}"))  # no sample in a short stage
         print(f"{'raw store → publication':44} {r['total']:9.2f} {r['peak_mb']:9.0f}")
         print(f"{'with its worker processes (sampled PSS, peak MB)':44} {'':9} {r['tree_peak_mb']:9.0f}")
-        classify = sum(sec for name, sec, _, _ in r["stages"] if name == "classify:start → classify:classes")
+        classify = sum(sec for name, sec, *_ in r["stages"] if name == "classify:start → classify:classes")
         print(f"{'baseline: plain pandas classification':44} {r['floor_seconds']:9.2f}")
         print(f"classify (classes and reasons) ÷ floor: {classify / r['floor_seconds']:.1f}×; classes agree with the floor's on "
               f"{100 * r['agreement']:.2f}% of households")
