@@ -803,20 +803,24 @@ def csv_bytes(table: pd.DataFrame, header: bool = True) -> bytes:
     Written as the csv module writes (QUOTE_MINIMAL, CRLF), a column at a time. Without `header`,
     only the rows (no BOM, no header line): a later part of a `CsvParts` file."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
     if header:
-        writer.writerow([_header(c) for c in table.columns])
+        csv.writer(buffer, lineterminator="\r\n").writerow([_header(c) for c in table.columns])
+    head = (b"\xef\xbb\xbf" + buffer.getvalue().encode("utf-8")) if header else b""
     rows, ncols = len(table), table.shape[1]
-    if rows and ncols:
-        columns = _csv_fields(table) if ncols > 1 else [_csv_column(table.iloc[:, 0])]
-        if ncols == 1:  # the csv module writes a record of one empty field as ""
-            columns = [[v or '""' for v in columns[0]]]
-        buffer.write("\r\n".join(map(",".join, zip(*columns))))
-        buffer.write("\r\n")
-    elif rows:  # rows without columns: one empty line each
-        buffer.write("\r\n" * rows)
-    text = buffer.getvalue().encode("utf-8")
-    return b"\xef\xbb\xbf" + text if header else text
+    if not rows:
+        return head
+    if not ncols:  # rows without columns: one empty line each
+        return head + b"\r\n" * rows
+    columns = _csv_fields(table) if ncols > 1 else [_csv_column(table.iloc[:, 0])]
+    if ncols == 1:  # the csv module writes a record of one empty field as ""
+        columns = [[v or '""' for v in columns[0]]]
+    # one text of the rows, its cells let go before it is encoded, and it before the bytes are joined:
+    # a part of a province's detail CSV is 300,000 rows, and each copy of its text ~75 MB
+    text = "\r\n".join(map(",".join, zip(*columns)))
+    del columns
+    body = text.encode("utf-8")
+    del text
+    return b"".join((head, body, b"\r\n"))
 
 
 @dataclass(frozen=True)
