@@ -60,6 +60,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import xlsxwriter
 from xlsxwriter.utility import xl_col_to_name
 
@@ -503,8 +505,8 @@ def _header(value: Any) -> str:
 _SEP = "\x00"  # joins a column's texts to treat them in one call; NFC never composes across it
 _FORMULA_AFTER_SEP = re.compile("\x00[=+\\-@\t\r]")
 _FORMULA_CODES = [ord(c) for c in _FORMULA_STARTS]
-_CSV_SPECIAL = (",", '"', "\r", "\n")  # what makes the csv module quote a field (QUOTE_MINIMAL, CRLF)
-_CSV_SPECIAL_CODES = [ord(c) for c in _CSV_SPECIAL]
+_CSV_SPECIAL = '[,"\\r\\n]'  # what makes the csv module quote a field (QUOTE_MINIMAL, CRLF)
+_ARROW_TEXT = pa.large_string()  # a CSV part's text may pass 2 GB
 _TRUE_FALSE = np.array([False, True], dtype=object)
 _NUMPY_TRUE_FALSE = np.array([_cell(np.False_), _cell(np.True_)], dtype=object)
 
@@ -583,7 +585,7 @@ def _nfc_joined(texts: list[str]) -> tuple[list[str], str | None]:
     joined = _SEP.join(texts)
     if joined.count(_SEP) != len(texts) - (1 if texts else 0):  # a text holds the separator itself
         return [unicodedata.normalize("NFC", t) for t in texts], None
-    if joined.isascii():
+    if joined.isascii() or unicodedata.is_normalized("NFC", joined):  # the whole column checked at once
         return texts, joined
     # text by text: normalising the whole column at once is slow as soon as one text is not NFC
     normal = [t if t.isascii() else unicodedata.normalize("NFC", t) for t in texts]
@@ -659,31 +661,34 @@ def _cell_column(series: pd.Series) -> list:
     return _column(series).spread(None)
 
 
-def _csv_quoted(texts: list[str]) -> list[str]:
-    """Each text as the csv module writes a field (quoted when it holds , " CR or LF)."""
-    return ['"' + t.replace('"', '""') + '"' if any(c in t for c in _CSV_SPECIAL) else t for t in texts]
+def _csv_quoted(texts: pa.Array) -> pa.Array:
+    """Each text as the csv module writes a field: quoted (its " doubled) when it holds , " CR or LF."""
+    special = pc.match_substring_regex(texts, _CSV_SPECIAL)
+    if not pc.any(special).as_py():
+        return texts
+    quote = pa.scalar('"', _ARROW_TEXT)
+    quoted = pc.binary_join_element_wise(quote, pc.replace_substring(texts.filter(special), '"', '""'), quote, pa.scalar("", _ARROW_TEXT))
+    return pc.replace_with_mask(texts, special, quoted)
 
 
-def _csv_column(series: pd.Series) -> list[str]:
-    """`_csv_text(_cell(v))` of every value, as written in a CSV row among others (quoted)."""
+def _csv_texts(series: pd.Series) -> list[str]:
+    """`_csv_text(_cell(v))` of every value, before quoting."""
     column = _column(series)
     kind, values = column.kind, column.values
     if kind == "text":
-        joined = column.joined
-        if joined is None:
-            values = _csv_quoted(values)
-        elif any(c in joined for c in _CSV_SPECIAL):
-            values = list(values)
-            for i in _holding(joined, _CSV_SPECIAL_CODES):
-                values[i] = '"' + values[i].replace('"', '""') + '"'
-        return column.spread("", values)
+        return column.spread("")
     if kind == "float":
         return column.spread("", list(map(repr, values)))
     if kind == "bool":
         return column.spread("", ["True" if v else "False" for v in values])
     if kind == "int":
         return column.spread("", list(map(str, values)))
-    return _csv_quoted([_csv_text(v) for v in values])
+    return [_csv_text(v) for v in values]
+
+
+def _csv_column(series: pd.Series) -> pa.Array:
+    """The CSV field of every value, as written in a row among others (quoted when needed)."""
+    return _csv_quoted(pa.array(_csv_texts(series), _ARROW_TEXT))
 
 
 # --------------------------------------------------------------------------------------------
@@ -719,7 +724,7 @@ def _fsync_dir(path: Path) -> None:
 _FEW = 48  # distinct values of a column worth writing through `_coded`
 
 
-def _coded(series: pd.Series) -> tuple[np.ndarray, list[str]] | None:
+def _coded(series: pd.Series) -> tuple[np.ndarray, pa.Array] | None:
     """(code of each row, CSV field of each code) for a bool, integer or str column of few distinct
     values (code len(fields) - 1 is missing); None for other columns."""
     dtype = series.dtype
@@ -732,51 +737,17 @@ def _coded(series: pd.Series) -> tuple[np.ndarray, list[str]] | None:
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     if len(uniques) > _FEW:
         return None
-    fields = _csv_column(pd.Series(uniques, dtype=dtype)) + [""]  # the same conversion, once per value
+    fields = pa.concat_arrays([_csv_column(pd.Series(uniques, dtype=dtype)), pa.array([""], _ARROW_TEXT)])  # once per value
     return np.where(codes < 0, len(fields) - 1, codes), fields
 
 
-def _csv_fields(table: pd.DataFrame) -> list[list[str]]:
-    """The CSV fields of every column; runs of neighbouring columns with few distinct values
-    joined into one field ("a,b,c") through their combined codes, each combination once."""
-    out: list[list[str]] = []
-    run: list[tuple[np.ndarray, list[str]]] = []
-
-    def close_run() -> None:
-        if len(run) == 1:
-            codes, fields = run[0]
-            out.append(np.array(fields, dtype=object)[codes].tolist())
-        elif run:
-            combined = np.zeros(len(table), dtype=np.int64)
-            for codes, fields in run:
-                combined = combined * len(fields) + codes
-            keys, inverse = np.unique(combined, return_inverse=True)
-            texts = []
-            for key in keys.tolist():
-                parts = []
-                for codes, fields in reversed(run):
-                    key, code = divmod(key, len(fields))
-                    parts.append(fields[code])
-                texts.append(",".join(reversed(parts)))
-            out.append(np.array(texts, dtype=object)[inverse.reshape(-1)].tolist())
-        run.clear()
-
-    size = 1
+def _csv_columns(table: pd.DataFrame) -> list[pa.Array]:
+    """The CSV fields of every column (a column of few distinct values converted once per value)."""
+    out = []
     for k in range(table.shape[1]):
         series = table.iloc[:, k]
-        coded = _coded(series) if table.shape[1] > 1 else None
-        if coded is not None and size * len(coded[1]) <= 1 << 40:
-            run.append(coded)
-            size *= len(coded[1])
-            continue
-        close_run()
-        size = 1
-        if coded is not None:
-            run.append(coded)
-            size = len(coded[1])
-        else:
-            out.append(_csv_column(series))
-    close_run()
+        coded = _coded(series)
+        out.append(_csv_column(series) if coded is None else coded[1].take(coded[0]))
     return out
 
 
@@ -811,16 +782,15 @@ def csv_bytes(table: pd.DataFrame, header: bool = True) -> bytes:
         return head
     if not ncols:  # rows without columns: one empty line each
         return head + b"\r\n" * rows
-    columns = _csv_fields(table) if ncols > 1 else [_csv_column(table.iloc[:, 0])]
+    columns = _csv_columns(table)
     if ncols == 1:  # the csv module writes a record of one empty field as ""
-        columns = [[v or '""' for v in columns[0]]]
-    # one text of the rows, its cells let go before it is encoded, and it before the bytes are joined:
-    # a part of a province's detail CSV is 300,000 rows, and each copy of its text ~75 MB
-    text = "\r\n".join(map(",".join, zip(*columns)))
+        columns[0] = pc.if_else(pc.equal(columns[0], ""), pa.scalar('""', _ARROW_TEXT), columns[0])
+    # the rows joined in Arrow, each ending in CRLF (added to the last column): the body is their text buffer
+    columns[-1] = pc.binary_join_element_wise(columns[-1], pa.scalar("", _ARROW_TEXT), pa.scalar("\r\n", _ARROW_TEXT))
+    lines = pc.binary_join_element_wise(*columns, pa.scalar(",", _ARROW_TEXT))
     del columns
-    body = text.encode("utf-8")
-    del text
-    return b"".join((head, body, b"\r\n"))
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64, count=rows + 1, offset=8 * lines.offset)
+    return b"".join((head, memoryview(lines.buffers()[2])[offsets[0]:offsets[-1]]))
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rasoat.pipeline import publish as pub
 
@@ -194,6 +196,21 @@ def test_hamlet_files_are_the_lists_of_the_hamlets_rows(tmp_path):
         rows = classified[classified["hamlet"].map(pub._text_or_empty) == code]
         for name, table in pub.all_lists(rows, hidden_from=secrets).items():
             assert (out / "hamlets" / code / f"{name}.csv").read_bytes() == reference_csv(table), (code, name)
+
+
+# any text but lone surrogates (UTF-8 cannot hold them; both ways raise UnicodeEncodeError)
+_TEXTS = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.none(), _TEXTS, st.sampled_from(["=1", "a,b", 'q"', "x\r\ny", NFD, "\u0301", "-"])),
+                min_size=1, max_size=40),
+       st.sampled_from(["object", "str", "string"]), st.integers(1, 3))
+def test_csv_bytes_of_any_text_is_the_csv_modules(texts, dtype, ncols):
+    """Quoting, formula prefixes, NFC and the row joining (done in Arrow) against the csv module."""
+    table = pd.DataFrame({f"c{k}": pd.Series(texts[k:] + texts[:k], dtype=dtype) for k in range(ncols)})
+    assert pub.csv_bytes(table) == reference_csv(table)
+    assert pub.csv_bytes(table.iloc[1:], header=False) == reference_csv(table.iloc[1:]).split(b"\r\n", 1)[1]
 
 
 def test_neighbouring_columns_of_few_values_are_written_as_each_alone():
