@@ -224,11 +224,11 @@ def report_task(classified: pd.DataFrame, checked: checks.CheckedTables, report:
             heading = publication_heading(settings, ruleset, reference_year, classified, published_on)
             hamlet_names = {h.code: h.name for h in settings.hamlets}
             reasons = movements_mod.reasons_by_submission(classified)
-            files.update(printable_lists(movements_mod.movement_lists(movements, reasons), heading, "commune/bien-dong", "bien-dong"))
-            by_hamlet = dict(tuple(movements.groupby("hamlet", sort=False)))  # split once, not a mask per hamlet
+            commune_lists = movements_mod.movement_lists(movements, reasons)
+            files.update(printable_lists(commune_lists, heading, "commune/bien-dong", "bien-dong"))
             # each hamlet's own movement lists, beside its other lists (a workbook each: worker processes for a province)
-            jobs = [(movements_mod.movement_lists(by_hamlet.get(code, movements.iloc[:0]), reasons), heading,
-                     f"hamlets/{code}/bien-dong", "bien-dong", name) for code, name in hamlet_names.items()]
+            by_hamlet = movements_mod.hamlet_movement_lists(commune_lists, list(hamlet_names))
+            jobs = [(by_hamlet[code], heading, f"hamlets/{code}/bien-dong", "bien-dong", name) for code, name in hamlet_names.items()]
             for rendered in run_parts(printable_lists, jobs, workers_for(len(classified), PARALLEL_FROM, len(jobs))):
                 files.update(rendered)
             files["commune/bien-dong/movements.csv"] = CsvParts.rows_of(movements)

@@ -202,3 +202,18 @@ def movement_list(movements: pd.DataFrame, moves: tuple[str, ...], reasons: pd.S
 def movement_lists(movements: pd.DataFrame, reasons: pd.Series | None) -> dict[str, tuple[str, pd.DataFrame]]:
     """Every published movement list: file name -> (title, table)."""
     return {name: (title, movement_list(movements, moves, reasons)) for name, (title, moves) in MOVEMENT_LISTS.items()}
+
+
+def hamlet_movement_lists(lists: dict[str, tuple[str, pd.DataFrame]], hamlets: list[str]) -> dict[str, dict[str, tuple[str, pd.DataFrame]]]:
+    """Each hamlet's movement lists from the commune's (`movement_lists`): its rows, in the same order
+    (hamlet then household), numbered anew. Exactly `movement_lists` of the hamlet's own movements,
+    without sorting and looking up reasons again for every hamlet and list."""
+    out: dict[str, dict[str, tuple[str, pd.DataFrame]]] = {code: {} for code in hamlets}
+    for name, (title, table) in lists.items():
+        rows_of = table.groupby(table["Ấp"].to_numpy(), sort=False).indices
+        for code in hamlets:
+            rows = table.iloc[rows_of.get(code, [])]
+            # made as `movement_list` makes its table (from arrays), so the dtypes come out the same
+            out[code][name] = (title, pd.DataFrame({"STT": range(1, len(rows) + 1),
+                                                    **{c: rows[c].to_numpy() for c in table.columns if c != "STT"}}))
+    return out

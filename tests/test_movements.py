@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from rasoat.pipeline.history import combine_history, history_from_record, load_history, read_official_history
-from rasoat.pipeline.movements import household_movements, movement_counts, movement_list, reasons_by_submission
+from rasoat.pipeline.movements import (hamlet_movement_lists, household_movements, movement_counts, movement_list,
+                                       movement_lists, reasons_by_submission)
 from rasoat.pipeline.official_list import import_official_list, load_mapping, match_hamlet
 from rasoat.config import BUNDLED_CONFIG_DIR
 from rasoat.settings import load_settings
@@ -82,6 +83,29 @@ def test_movement_lists_name_the_households():
     escaped = movement_list(moves, ("escaped_poverty_to_near_poor", "escaped_poverty_above"), reasons_by_submission(now))
     assert list(escaped["Mã hộ"]) == ["A01-0002", "A01-0003"]
     assert list(escaped["Đầu kỳ"]) == ["nghèo", "nghèo"] and list(escaped["Lý do"]) == ["lý do", "lý do"]
+
+
+def test_a_hamlets_movement_lists_are_its_rows_of_the_communes():
+    history, now = three_years()
+    # the same household twice in a hamlet, households in an unknown hamlet and in none, a hamlet without movements
+    extra = record([("A02-0008", "A02", "near_poor"), ("Z09-0001", "Z09", "poor"), ("X-0002", None, "poor")])
+    extra["submission_id"] = ["s-again", "s-z", "s-none"]
+    extra["reason"] = ["lý do khác", "z", "không ấp"]
+    now = pd.concat([now.iloc[::-1], extra], ignore_index=True)
+    moves = household_movements(now, history, 2026)
+    reasons = reasons_by_submission(now)
+    hamlets = ["A02", "A01", "Z09", "B07"]
+    split = hamlet_movement_lists(movement_lists(moves, reasons), hamlets)
+    assert list(split) == hamlets
+    for code in hamlets:
+        own = movement_lists(moves[moves["hamlet"] == code], reasons)
+        assert list(split[code]) == list(own)
+        for name, (title, table) in own.items():
+            assert split[code][name][0] == title
+            pd.testing.assert_frame_equal(split[code][name][1], table, check_index_type=True)
+    assert list(split["A01"]["thoat-ngheo"][1]["Mã hộ"]) == ["A01-0002", "A01-0003"]
+    assert list(split["A01"]["thoat-ngheo"][1]["STT"]) == [1, 2] and list(split["Z09"]["ngheo-phat-sinh"][1]["STT"]) == [1]
+    assert all(len(table) == 0 for _, table in split["B07"].values())
 
 
 def test_without_history_everyone_on_a_list_is_new():
