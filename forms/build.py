@@ -25,6 +25,7 @@ from pyxform.xls2xform import convert
 
 from rasoat.forms import EN, VI, Questionnaire, _from_definition, load_questionnaire
 from rasoat.forms.xpath import to_xpath
+from rasoat.pipeline import csv_rows
 from rasoat.settings import ConfigError, RuleSet, Settings
 
 PREVIOUS_LIST = "previous_households.csv"
@@ -185,18 +186,17 @@ def previous_households_csv(previous: pd.DataFrame | list[dict]) -> bytes:
     table = table.reindex(columns=["household_id", "head_name", "hamlet", "household_class"]).sort_values(
         ["hamlet", "household_id"], kind="mergesort")
 
-    def text(column: str) -> pd.Series:  # missing cells are empty, as the csv module writes None
+    def text(column: str) -> list[str]:  # missing cells are empty, as the csv module writes None
         values = table[column].astype(object)
-        return values.where(values.notna(), "")
+        return values.where(values.notna(), "").astype(str).tolist()
 
     ids, status = text("household_id"), text("household_class")
-    labels = [f"{i} – {h}" for i, h in zip(ids.tolist(), text("head_name").tolist())]
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(PREVIOUS_COLUMNS)
-    writer.writerows(zip(ids.tolist(), labels, text("hamlet").tolist(), status.tolist(),
-                         status.map(CLASS_LABELS).fillna("").tolist()))
-    return out.getvalue().encode("utf-8")
+    labels = [f"{i} – {h}" for i, h in zip(ids, text("head_name"))]
+    status_labels = [CLASS_LABELS.get(s, "") for s in status]
+    head = (",".join(PREVIOUS_COLUMNS) + "\n").encode("utf-8")
+    if table.empty:
+        return head
+    return csv_rows.text_rows([ids, labels, text("hamlet"), status, status_labels], "\n", head)
 
 
 def next_version(known: list[str], today: date) -> str:

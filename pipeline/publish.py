@@ -61,10 +61,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import xlsxwriter
 from xlsxwriter.utility import xl_col_to_name
 
+from rasoat.pipeline import csv_rows
 from rasoat.pipeline.posting_pdf import posting_pdf
 from rasoat.pipeline.workers import Pool, release_freed_memory, run_parts, stream_parts, worker_pool, workers_for
 
@@ -505,8 +505,7 @@ def _header(value: Any) -> str:
 _SEP = "\x00"  # joins a column's texts to treat them in one call; NFC never composes across it
 _FORMULA_AFTER_SEP = re.compile("\x00[=+\\-@\t\r]")
 _FORMULA_CODES = [ord(c) for c in _FORMULA_STARTS]
-_CSV_SPECIAL = '[,"\\r\\n]'  # what makes the csv module quote a field (QUOTE_MINIMAL, CRLF)
-_ARROW_TEXT = pa.large_string()  # a CSV part's text may pass 2 GB
+_CRLF = "\r\n"  # the publication's CSV line end
 _TRUE_FALSE = np.array([False, True], dtype=object)
 _NUMPY_TRUE_FALSE = np.array([_cell(np.False_), _cell(np.True_)], dtype=object)
 
@@ -661,16 +660,6 @@ def _cell_column(series: pd.Series) -> list:
     return _column(series).spread(None)
 
 
-def _csv_quoted(texts: pa.Array) -> pa.Array:
-    """Each text as the csv module writes a field: quoted (its " doubled) when it holds , " CR or LF."""
-    special = pc.match_substring_regex(texts, _CSV_SPECIAL)
-    if not pc.any(special).as_py():
-        return texts
-    quote = pa.scalar('"', _ARROW_TEXT)
-    quoted = pc.binary_join_element_wise(quote, pc.replace_substring(texts.filter(special), '"', '""'), quote, pa.scalar("", _ARROW_TEXT))
-    return pc.replace_with_mask(texts, special, quoted)
-
-
 def _csv_texts(series: pd.Series) -> list[str]:
     """`_csv_text(_cell(v))` of every value, before quoting."""
     column = _column(series)
@@ -688,7 +677,7 @@ def _csv_texts(series: pd.Series) -> list[str]:
 
 def _csv_column(series: pd.Series) -> pa.Array:
     """The CSV field of every value, as written in a row among others (quoted when needed)."""
-    return _csv_quoted(pa.array(_csv_texts(series), _ARROW_TEXT))
+    return csv_rows.quoted(pa.array(_csv_texts(series), csv_rows.TEXT), _CRLF)
 
 
 # --------------------------------------------------------------------------------------------
@@ -737,7 +726,7 @@ def _coded(series: pd.Series) -> tuple[np.ndarray, pa.Array] | None:
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     if len(uniques) > _FEW:
         return None
-    fields = pa.concat_arrays([_csv_column(pd.Series(uniques, dtype=dtype)), pa.array([""], _ARROW_TEXT)])  # once per value
+    fields = pa.concat_arrays([_csv_column(pd.Series(uniques, dtype=dtype)), pa.array([""], csv_rows.TEXT)])  # once per value
     return np.where(codes < 0, len(fields) - 1, codes), fields
 
 
@@ -782,15 +771,7 @@ def csv_bytes(table: pd.DataFrame, header: bool = True) -> bytes:
         return head
     if not ncols:  # rows without columns: one empty line each
         return head + b"\r\n" * rows
-    columns = _csv_columns(table)
-    if ncols == 1:  # the csv module writes a record of one empty field as ""
-        columns[0] = pc.if_else(pc.equal(columns[0], ""), pa.scalar('""', _ARROW_TEXT), columns[0])
-    # the rows joined in Arrow, each ending in CRLF (added to the last column): the body is their text buffer
-    columns[-1] = pc.binary_join_element_wise(columns[-1], pa.scalar("", _ARROW_TEXT), pa.scalar("\r\n", _ARROW_TEXT))
-    lines = pc.binary_join_element_wise(*columns, pa.scalar(",", _ARROW_TEXT))
-    del columns
-    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64, count=rows + 1, offset=8 * lines.offset)
-    return b"".join((head, memoryview(lines.buffers()[2])[offsets[0]:offsets[-1]]))
+    return csv_rows.rows_bytes(_csv_columns(table), _CRLF, head)
 
 
 @dataclass(frozen=True)
