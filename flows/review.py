@@ -20,7 +20,7 @@ from prefect.cache_policies import NO_CACHE
 
 import rasoat
 from rasoat.forms import Questionnaire, build
-from rasoat.pipeline import aggregate, checks, classify, corrections, quality, tidy
+from rasoat.pipeline import aggregate, checks, classify, corrections, csv_rows, quality, tidy
 from rasoat.pipeline import facts as facts_mod
 from rasoat.pipeline import history as history_mod
 from rasoat.pipeline import movements as movements_mod
@@ -149,7 +149,7 @@ def clean_task(url: str, settings: Settings, questionnaire: Questionnaire, sourc
     stage_log.info("clean:loaded versions=%d current=%d", stored_versions, len(current))
     order = current["submission_id"].argsort(kind="stable").to_numpy()  # the snapshot's rows: by submission id (unique)
     snapshot = current[["submission_id", "instance_id", "checksum"]].iloc[order]
-    digest = hashlib.sha256(snapshot.to_csv(index=False).encode()).hexdigest()
+    digest = hashlib.sha256(csv_rows.frame_csv(snapshot)).hexdigest()  # its to_csv(index=False), made in Arrow
     current_count = len(current)
     tidy_tables = tidy_stored(url, current[["store_id", *tidy.META_COLUMNS, "payload_format"]], questionnaire)
     del current

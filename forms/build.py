@@ -186,17 +186,13 @@ def previous_households_csv(previous: pd.DataFrame | list[dict]) -> bytes:
     table = table.reindex(columns=["household_id", "head_name", "hamlet", "household_class"]).sort_values(
         ["hamlet", "household_id"], kind="mergesort")
 
-    def text(column: str) -> list[str]:  # missing cells are empty, as the csv module writes None
-        values = table[column].astype(object)
-        return values.where(values.notna(), "").astype(str).tolist()
-
-    ids, status = text("household_id"), text("household_class")
-    labels = [f"{i} – {h}" for i, h in zip(ids, text("head_name"))]
+    ids, status = csv_rows.texts(table["household_id"]), csv_rows.texts(table["household_class"])
+    labels = [f"{i} – {h}" for i, h in zip(ids, csv_rows.texts(table["head_name"]))]
     status_labels = [CLASS_LABELS.get(s, "") for s in status]
     head = (",".join(PREVIOUS_COLUMNS) + "\n").encode("utf-8")
     if table.empty:
         return head
-    return csv_rows.text_rows([ids, labels, text("hamlet"), status, status_labels], "\n", head)
+    return csv_rows.text_rows([ids, labels, csv_rows.texts(table["hamlet"]), status, status_labels], "\n", head)
 
 
 def next_version(known: list[str], today: date) -> str:

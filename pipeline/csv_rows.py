@@ -5,6 +5,7 @@ Python string per field and per row is most of what writing them costs."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -43,3 +44,18 @@ def rows_bytes(columns: list[pa.Array], line_end: str, head: bytes = b"") -> byt
 def text_rows(columns: list[list[str]], line_end: str, head: bytes = b"") -> bytes:
     """`rows_bytes` of columns of plain text (each a list of str, one per row)."""
     return rows_bytes([quoted(pa.array(texts, TEXT), line_end) for texts in columns], line_end, head)
+
+
+def texts(series: pd.Series) -> list[str]:
+    """Each value as the csv module writes it (`str()`), a missing one as empty."""
+    values = series.astype(object)
+    return values.where(values.notna(), "").astype(str).tolist()
+
+
+def frame_csv(frame: pd.DataFrame, line_end: str = "\n") -> bytes:
+    """`frame.to_csv(index=False).encode()` for a table of text with at least one column (missing
+    values empty): its header and rows, `line_end` after each."""
+    head = text_rows([[str(c)] for c in frame.columns], line_end)
+    if frame.empty:
+        return head
+    return text_rows([texts(frame.iloc[:, k]) for k in range(frame.shape[1])], line_end, head)

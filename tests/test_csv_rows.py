@@ -67,3 +67,14 @@ def test_the_preload_file_is_the_csv_modules():
     assert previous_households_csv([]) == previous_by_csv_module(pd.DataFrame())
     rows = table.to_dict("records")
     assert previous_households_csv(rows) == previous_by_csv_module(table)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.one_of(st.none(), FIELDS), st.one_of(st.none(), FIELDS), FIELDS), max_size=20),
+       st.sampled_from([("submission_id", "instance_id", "checksum"), ("a,b", 'q"', "x")]))
+def test_a_text_tables_csv_is_pandas_to_csv(rows, columns):
+    """The input snapshot's digest reads these bytes: they must stay those of `to_csv`."""
+    frame = pd.DataFrame(rows, columns=list(columns), dtype=object)
+    assert csv_rows.frame_csv(frame) == frame.to_csv(index=False).encode()
+    one = frame.iloc[:, [2]]
+    assert csv_rows.frame_csv(one) == one.to_csv(index=False).encode()
