@@ -411,8 +411,12 @@ def _review(data_dir: str, config_dir: str | None = None, reference_year: int | 
     published_on = datetime.now(timezone.utc).date()
     extra_tables, files, changes = steps.report(classified, checked, clean_report, settings, questionnaire, folder, published_on,
                                                year, movements)
-    release_freed_memory()
     audit = clean_report.corrections
+    # publishing reads none of the members' answers (the detail file keeps the few columns it reads, in
+    # `files`): a province's every member's name and ID number, hundreds of MB, go before the files are written
+    checked = checks.CheckedTables(checked.households, checked.members.iloc[:0], checked.excluded, checked.issues)
+    del clean_report
+    release_freed_memory()
     manifest = {
         "commune": settings.commune.name,
         "reference_year": year,

@@ -26,6 +26,7 @@ from pyxform.xls2xform import convert
 from rasoat.forms import EN, VI, Questionnaire, _from_definition, load_questionnaire
 from rasoat.forms.xpath import to_xpath
 from rasoat.pipeline import csv_rows
+from rasoat.pipeline.ordering import sorted_rows
 from rasoat.settings import ConfigError, RuleSet, Settings
 
 PREVIOUS_LIST = "previous_households.csv"
@@ -183,8 +184,8 @@ def previous_households_csv(previous: pd.DataFrame | list[dict]) -> bytes:
     `previous`: rows with household_id, head_name, hamlet and household_class (a table or dicts);
     a province-sized record is written a column at a time, not a row at a time."""
     table = previous if isinstance(previous, pd.DataFrame) else pd.DataFrame(list(previous))
-    table = table.reindex(columns=["household_id", "head_name", "hamlet", "household_class"]).sort_values(
-        ["hamlet", "household_id"], kind="mergesort")
+    table = table.reindex(columns=["household_id", "head_name", "hamlet", "household_class"])
+    table = table.iloc[sorted_rows(table[["hamlet", "household_id"]])]
 
     ids, status = csv_rows.texts(table["household_id"]), csv_rows.texts(table["household_class"])
     labels = [f"{i} – {h}" for i, h in zip(ids, csv_rows.texts(table["head_name"]))]

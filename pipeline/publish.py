@@ -65,6 +65,7 @@ import xlsxwriter
 from xlsxwriter.utility import xl_col_to_name
 
 from rasoat.pipeline import csv_rows
+from rasoat.pipeline.ordering import sorted_rows
 from rasoat.pipeline.posting_pdf import posting_pdf
 from rasoat.pipeline.workers import Pool, release_freed_memory, run_parts, stream_parts, worker_pool, workers_for
 
@@ -247,27 +248,6 @@ def _check_columns(classified: pd.DataFrame) -> None:
         raise ValueError(f"unknown ethnicity code(s): {', '.join(sorted(map(str, codes)))}")
 
 
-def _sortable(texts: list[str]) -> np.ndarray | None:
-    """The texts as a NumPy unicode array, which sorts as Python sorts str (by code point), or None
-    when it would not (a text holding NUL, which NumPy drops at the end) or would be too large."""
-    longest = max(map(len, texts), default=0)
-    if longest > 256 or _SEP.join(texts).count(_SEP) != max(len(texts) - 1, 0):
-        return None
-    return np.array(texts, dtype=f"U{max(longest, 1)}")
-
-
-def _text_order(keys: list[list[str]]) -> np.ndarray:
-    """Positions sorting the rows by the text keys, first key first, stably (as a mergesort)."""
-    count = len(keys[0])
-    order = np.arange(count)
-    for key in reversed(keys):  # least significant first: each stable sort keeps the previous order
-        sortable = _sortable(key)
-        if sortable is None:
-            return np.array(sorted(range(count), key=lambda i: tuple(k[i] for k in keys)), dtype=np.int64)
-        order = order[np.argsort(sortable[order], kind="stable")]
-    return order
-
-
 def _sorted_keyed(classified: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """(the listed households' list columns sorted by hamlet code then household id, their hamlet
     codes as text).
@@ -276,7 +256,7 @@ def _sorted_keyed(classified: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     hundred more columns, and most of its households are on no list."""
     classified = classified[classified["household_class"].isin(list(_OFFICER_LISTS.values())).to_numpy(dtype=bool)]
     hamlet = _text_column(classified["hamlet"])
-    order = _text_order([hamlet, _text_column(classified["household_id"])])
+    order = sorted_rows(pd.DataFrame({"hamlet": hamlet, "household_id": _text_column(classified["household_id"])}))
     return classified[list(_REQUIRED_COLUMNS)].iloc[order], np.array(hamlet, dtype=object)[order].tolist()
 
 
