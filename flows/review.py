@@ -25,7 +25,7 @@ from rasoat.pipeline import facts as facts_mod
 from rasoat.pipeline import history as history_mod
 from rasoat.pipeline import movements as movements_mod
 from rasoat.pipeline import points as points_mod
-from rasoat.pipeline.publish import (PARALLEL_FROM, CsvParts, PublicationHeading, current_publication, member_list, printable_lists,
+from rasoat.pipeline.publish import (LIST_COLUMNS, PARALLEL_FROM, CsvParts, PublicationHeading, current_publication, member_list, printable_lists,
                                      publish, remove_incomplete)
 from rasoat.pipeline.runlock import RunSkipped, run_lock  # noqa: F401  (RunSkipped is re-exported for callers)
 from rasoat.pipeline.rawstore import RawStore, current_versions, default_store_url, redacted_url
@@ -412,9 +412,10 @@ def _review(data_dir: str, config_dir: str | None = None, reference_year: int | 
     extra_tables, files, changes = steps.report(classified, checked, clean_report, settings, questionnaire, folder, published_on,
                                                year, movements)
     audit = clean_report.corrections
-    # publishing reads none of the members' answers (the detail file keeps the few columns it reads, in
-    # `files`): a province's every member's name and ID number, hundreds of MB, go before the files are written
-    checked = checks.CheckedTables(checked.households, checked.members.iloc[:0], checked.excluded, checked.issues)
+    # Publishing reads only the lists' columns of the households and none of the members' answers (the
+    # detail file keeps the few it reads, in `files`): a province's other answers, GBs, go first.
+    classified = classified[list(LIST_COLUMNS)]
+    checked = checks.CheckedTables(checked.households.iloc[:0], checked.members.iloc[:0], checked.excluded, checked.issues)
     del clean_report
     release_freed_memory()
     manifest = {

@@ -150,7 +150,7 @@ OFFICER_COLUMNS: list[str] = [
 ]
 POSTING_COLUMNS: list[str] = ["STT", "Họ và tên chủ hộ", "Ấp", "Phân loại", "Lý do"]
 
-_REQUIRED_COLUMNS = (
+LIST_COLUMNS = (  # the columns of the classified households `publish` reads
     "household_id",
     "hamlet",
     "hamlet_name",
@@ -240,7 +240,7 @@ def date_line(heading: PublicationHeading) -> str:
 
 
 def _check_columns(classified: pd.DataFrame) -> None:
-    missing = [c for c in _REQUIRED_COLUMNS if c not in classified.columns]
+    missing = [c for c in LIST_COLUMNS if c not in classified.columns]
     if missing:
         raise ValueError(f"classified households lack column(s): {', '.join(missing)}")
     codes = {c for c in classified["ethnicity"].dropna().unique()} - set(ETHNICITY_LABELS)
@@ -257,7 +257,7 @@ def _sorted_keyed(classified: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     classified = classified[classified["household_class"].isin(list(_OFFICER_LISTS.values())).to_numpy(dtype=bool)]
     hamlet = _text_column(classified["hamlet"])
     order = sorted_rows(pd.DataFrame({"hamlet": hamlet, "household_id": _text_column(classified["household_id"])}))
-    return classified[list(_REQUIRED_COLUMNS)].iloc[order], np.array(hamlet, dtype=object)[order].tolist()
+    return classified[list(LIST_COLUMNS)].iloc[order], np.array(hamlet, dtype=object)[order].tolist()
 
 
 def _sorted(classified: pd.DataFrame) -> pd.DataFrame:
