@@ -415,7 +415,8 @@ def _review(data_dir: str, config_dir: str | None = None, reference_year: int | 
     # Publishing reads only the lists' columns of the households and none of the members' answers (the
     # detail file keeps the few it reads, in `files`): a province's other answers, GBs, go first.
     classified = classified[list(LIST_COLUMNS)]
-    checked = checks.CheckedTables(checked.households.iloc[:0], checked.members.iloc[:0], checked.excluded, checked.issues)
+    # (empty copies: an empty slice would be a view keeping each whole column alive)
+    checked = checks.CheckedTables(checked.households.iloc[:0].copy(), checked.members.iloc[:0].copy(), checked.excluded, checked.issues)
     del clean_report
     release_freed_memory()
     manifest = {
