@@ -17,7 +17,7 @@ from rasoat.pipeline import tidy
 from rasoat.pipeline.rawstore import RawStore
 from rasoat.pipeline.workers import release_freed_memory, run_parts, workers_for
 
-CHUNK = 25_000  # submissions per chunk: ~100 MB of payload text at most
+CHUNK = 12_500  # submissions per chunk: ~50 MB of payload text; at 25,000 two workers parsing took ~400 MB more at 1M
 PARALLEL_FROM = 60_000  # below this, starting worker processes costs more than it saves
 
 
