@@ -140,6 +140,18 @@ def age_relationship_issues(members: pd.DataFrame) -> pd.DataFrame:
                       "tuổi không khớp quan hệ với chủ hộ (bố mẹ, con, cháu)", value=shown)
 
 
+def _digits_of(values: pd.Series) -> list[str | None]:
+    """``None if pd.isna(v) else re.sub(r"\\D", "", str(v)) or None`` of each value; when every text is
+    digits already (as the form asks), recognised all at once instead of a substitution per household."""
+    missing = values.isna().to_numpy(dtype=bool)
+    texts = [None if m else t if type(t) is str else str(t) for t, m in zip(values.astype(object).tolist(), missing)]
+    present = [t for t in texts if t is not None]
+    joined = "\x00".join(present)
+    if joined.count("\x00") == max(len(present) - 1, 0) and not re.search(r"[^\d\x00]", joined):
+        return [t or None for t in texts]
+    return [None if t is None else re.sub(r"\D", "", t) or None for t in texts]
+
+
 def find_duplicates(households: pd.DataFrame) -> tuple[pd.Index, pd.DataFrame]:
     """The same household surveyed twice: (index labels of the dropped rows, issue rows).
 
@@ -166,7 +178,7 @@ def find_duplicates(households: pd.DataFrame) -> tuple[pd.Index, pd.DataFrame]:
             parent[max(a, b)] = min(a, b)
 
     hid = [None if pd.isna(v) else str(v).strip().upper() or None for v in hh.get("household_id", pd.Series(None, index=hh.index))]
-    cccd = [None if pd.isna(v) else re.sub(r"\D", "", str(v)) or None for v in hh.get("head_id_number", pd.Series(None, index=hh.index))]
+    cccd = _digits_of(hh.get("head_id_number", pd.Series(None, index=hh.index)))
     names = per_value(hh.get("head_name", pd.Series(None, index=hh.index)), fold).tolist()
     hamlets = [None if pd.isna(v) else str(v) for v in hh.get("hamlet", pd.Series(None, index=hh.index))]
 
@@ -187,8 +199,8 @@ def find_duplicates(households: pd.DataFrame) -> tuple[pd.Index, pd.DataFrame]:
     for g in groups(name_keys):
         _link_compatible(g, hid, cccd, union)
 
-    roots = [find(i) for i in range(n)]
-    if n == 0 or len(set(roots)) == n:
+    roots = [find(i) for i in range(n)] if any(parent[i] != i for i in range(n)) else None  # None: nobody linked
+    if roots is None:
         return hh.index[:0], issue_rows(hh, pd.Series(False, index=hh.index), "household_id", "duplicate_household", WARNING, "")
     approved = (hh["review_state"] == "approved").fillna(False).astype(bool).to_numpy() if "review_state" in hh else [False] * n
     when = parse_times(hh["submitted_at"]) if "submitted_at" in hh else pd.Series(pd.NaT, index=hh.index, dtype="datetime64[us, UTC]")

@@ -122,3 +122,13 @@ def test_column_hashes_fold_as_pandas_combines_a_frames_columns():
     folded = quality._folded((pd.util.hash_array(frame[c].to_numpy()) for c in frame), frame.shape[1], len(frame))
     assert (folded == pd.util.hash_pandas_object(frame, index=False).to_numpy()).all()
     assert len(quality._folded(iter([]), 0, 0)) == 0
+
+
+@pytest.mark.parametrize("values", [
+    ["079123456789", None, "", "001", float("nan")],  # digits already: recognised at once
+    ["079 123 456 789", "٣٤٥", "abc", None, "12\x003", 790123, pd.NA, "①2"],  # something to strip in one of them
+    [], [None, None],
+])
+def test_head_id_digits_are_those_of_a_substitution_per_value(values):
+    series = pd.Series(values, dtype=object)
+    assert checks._digits_of(series) == [None if pd.isna(v) else re.sub(r"\D", "", str(v)) or None for v in values]
