@@ -215,7 +215,8 @@ def report_task(classified: pd.DataFrame, checked: checks.CheckedTables, report:
     if report.inputs is not None:  # which raw submission versions this publication read, with checksums
         files["inputs.csv"] = CsvParts.rows_of(report.inputs.reset_index(drop=True))
     # next year's phones preload this publication's households (rasoat forms build reads the same record)
-    files["preload/previous_households.csv"] = build.previous_households_csv(record[record["household_class"] != corrections.EXCLUDED])
+    preloaded = record.loc[(record["household_class"] != corrections.EXCLUDED).to_numpy(dtype=bool), list(build.PRELOAD_COLUMNS)]
+    files["preload/previous_households.csv"] = build.previous_households_csv(preloaded)  # (its columns only: no copy of the whole record)
     if reference_year is not None:
         ruleset = settings.ruleset_for(reference_year)
         if ruleset.indicators:  # the facts are worked out as the file is written, a part at a time

@@ -31,6 +31,7 @@ from rasoat.settings import ConfigError, RuleSet, Settings
 
 PREVIOUS_LIST = "previous_households.csv"
 PREVIOUS_COLUMNS = ["name", "label", "hamlet", "status", "status_label"]
+PRELOAD_COLUMNS = ("household_id", "head_name", "hamlet", "household_class")  # what the preload file is made from
 CLASS_LABELS = {"poor": "Hộ nghèo", "near_poor": "Hộ cận nghèo", "average": "Hộ có mức sống trung bình", "not_poor": "Hộ không nghèo"}
 
 
@@ -184,7 +185,7 @@ def previous_households_csv(previous: pd.DataFrame | list[dict]) -> bytes:
     `previous`: rows with household_id, head_name, hamlet and household_class (a table or dicts);
     a province-sized record is written a column at a time, not a row at a time."""
     table = previous if isinstance(previous, pd.DataFrame) else pd.DataFrame(list(previous))
-    table = table.reindex(columns=["household_id", "head_name", "hamlet", "household_class"])
+    table = table.reindex(columns=list(PRELOAD_COLUMNS))
     table = table.iloc[sorted_rows(table[["hamlet", "household_id"]])]
 
     ids, status = csv_rows.texts(table["household_id"]), csv_rows.texts(table["household_class"])
