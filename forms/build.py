@@ -9,7 +9,6 @@ rules). `form_definition` is pure; `build_form` writes the files and keeps the v
 from __future__ import annotations
 
 import copy
-import csv
 import hashlib
 import io
 import json

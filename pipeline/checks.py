@@ -199,9 +199,9 @@ def find_duplicates(households: pd.DataFrame) -> tuple[pd.Index, pd.DataFrame]:
     for g in groups(name_keys):
         _link_compatible(g, hid, cccd, union)
 
-    roots = [find(i) for i in range(n)] if any(parent[i] != i for i in range(n)) else None  # None: nobody linked
-    if roots is None:
+    if all(parent[i] == i for i in range(n)):  # nobody linked: no group to look at
         return hh.index[:0], issue_rows(hh, pd.Series(False, index=hh.index), "household_id", "duplicate_household", WARNING, "")
+    roots = [find(i) for i in range(n)]
     approved = (hh["review_state"] == "approved").fillna(False).astype(bool).to_numpy() if "review_state" in hh else [False] * n
     when = parse_times(hh["submitted_at"]) if "submitted_at" in hh else pd.Series(pd.NaT, index=hh.index, dtype="datetime64[us, UTC]")
     stamp = np.where(when.isna().to_numpy(), -(2**62), when.to_numpy(dtype="datetime64[us]").astype(np.int64, copy=False)).tolist()
