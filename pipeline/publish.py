@@ -61,6 +61,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import xlsxwriter
 from xlsxwriter.utility import xl_col_to_name
 
@@ -691,21 +692,53 @@ def _fsync_dir(path: Path) -> None:
 
 
 _FEW = 48  # distinct values of a column worth writing through `_coded`
+_SAMPLE = 4_096  # a text column's first rows: mostly distinct there, its values are converted one by one
+
+
+def _is_text(dtype) -> bool:
+    return isinstance(dtype, pd.StringDtype) or dtype == object
+
+
+def _text_codes(series: pd.Series) -> tuple[np.ndarray, list[str]] | None:
+    """(code of each row, -1 when missing; the distinct texts) of a column of text and missing
+    values, by Arrow's hashing; None when some value is not text (written by its type, not as text)."""
+    try:
+        values = pa.array(series.array if isinstance(series.dtype, pd.StringDtype) else series.to_numpy(), from_pandas=True)
+    except (pa.ArrowException, TypeError, ValueError):  # not all text (or text Arrow cannot hold)
+        return None
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        return None  # no value was text (all missing, or numbers in an object column)
+    encoded = pc.dictionary_encode(values)
+    return pc.fill_null(encoded.indices, -1).to_numpy(), encoded.dictionary.to_pylist()
 
 
 def _coded(series: pd.Series) -> tuple[np.ndarray, pa.Array] | None:
-    """(code of each row, CSV field of each code) for a bool, integer or str column of few distinct
-    values (code len(fields) - 1 is missing); None for other columns."""
+    """(code of each row, CSV field of each code; code len(fields) - 1 is missing) for a bool or
+    integer column of few distinct values, or a text column whose values repeat (a household's id
+    on each of its indicator rows, the same fact text for many households): each distinct value is
+    converted once. None for other columns."""
     dtype = series.dtype
-    if not (isinstance(dtype, pd.StringDtype) or (isinstance(dtype, np.dtype) and dtype.kind in "biu")
+    text = _is_text(dtype)
+    if not (text or (isinstance(dtype, np.dtype) and dtype.kind in "biu")
             or (isinstance(dtype, pd.api.extensions.ExtensionDtype) and dtype.kind in "biu"
                 and hasattr(series.array, "_mask"))):
         return None
-    if len(series) > 4 * _FEW and series.iloc[: 4 * _FEW].nunique(dropna=False) > _FEW:
+    if text:
+        if len(series) > _SAMPLE and series.iloc[:_SAMPLE].nunique(dropna=False) > _SAMPLE * 3 // 4:
+            return None  # mostly distinct at the top already
+    elif len(series) > 4 * _FEW and series.iloc[: 4 * _FEW].nunique(dropna=False) > _FEW:
         return None  # many distinct values at the top already
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    if len(uniques) > _FEW:
-        return None
+    if text:
+        found = _text_codes(series)
+        if found is None or len(found[1]) > len(series) // 2:
+            return None
+        codes, uniques = found
+    else:
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+        if len(uniques) > _FEW:
+            return None
     fields = pa.concat_arrays([_csv_column(pd.Series(uniques, dtype=dtype)), pa.array([""], csv_rows.TEXT)])  # once per value
     return np.where(codes < 0, len(fields) - 1, codes), fields
 

@@ -202,6 +202,36 @@ def test_csv_bytes_of_any_text_is_the_csv_modules(texts, dtype, ncols):
     assert pub.csv_bytes(table.iloc[1:], header=False) == reference_csv(table.iloc[1:]).split(b"\r\n", 1)[1]
 
 
+_REPEATED = st.sampled_from([None, float("nan"), pd.NA, "", "=1", "a,b", 'q"', "x\r\ny", NFD, "\u0301", "-", "Ấp 1", "A01-0001"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(_REPEATED, _TEXTS), min_size=1, max_size=60), st.sampled_from(["object", "str", "string"]))
+def test_text_columns_whose_values_repeat_are_written_as_value_by_value(texts, dtype):
+    """A text column whose values repeat is converted once per distinct value, then spread (`_coded`)."""
+    table = pd.DataFrame({"c": pd.Series(texts * 3, dtype=dtype), "d": pd.Series(texts[::-1] * 3, dtype=dtype)})
+    assert pub.csv_bytes(table) == reference_csv(table)
+
+
+def test_long_repeating_columns_of_text_or_not_quite_text():
+    """Past the first rows' sample: ids repeated per indicator row, and object columns where equal-looking
+    values of other types (1, True, b"1") must keep their own text, not the first one's."""
+    rng = np.random.default_rng(11)
+    n = 3 * pub._SAMPLE
+    ids = np.array([f"A{k // 12 // 997:02d}-{k // 12 % 997:04d}" for k in range(n)], dtype=object)  # 12 rows each
+    pool = np.array(["1", 1, True, 1.0, b"1", None, "=x", NFD], dtype=object)
+    table = pd.DataFrame({
+        "ids": pd.Series(ids, dtype=object), "ids str": pd.Series(ids, dtype="str"),
+        "pool": pd.Series(pool[rng.integers(0, len(pool), n)], dtype=object),
+        "text and NaT": pd.Series(np.where(rng.random(n) < 0.3, pd.NaT, ids), dtype=object),
+        "mostly distinct": pd.Series([f"v{k}" for k in range(n)], dtype="str"),
+    })
+    assert pub._coded(table["ids"]) is not None and pub._coded(table["mostly distinct"]) is None
+    assert pub.csv_bytes(table) == reference_csv(table)
+    for column in table.columns:
+        assert pub.csv_bytes(table[[column]]) == reference_csv(table[[column]]), column
+
+
 def test_neighbouring_columns_of_few_values_are_written_as_each_alone():
     rng = np.random.default_rng(7)
     n = 500
