@@ -447,6 +447,16 @@ def facts_detail_table(facts: pd.DataFrame) -> pd.DataFrame:
     })
 
 
+def _spread(values: np.ndarray, positions: np.ndarray, index: pd.Index) -> pd.Series:
+    """`values[positions]` as a column labelled `index`: categorical (each distinct text once, the
+    CSV writer converts it once) when every value is text or missing, else as the values are."""
+    if all(isinstance(v, str) for v in values if not pd.isna(v)):
+        codes, distinct = pd.factorize(values, use_na_sentinel=True)
+        categories = pd.Index(np.asarray(distinct, dtype=object), dtype=object)
+        return pd.Series(pd.Categorical.from_codes(codes[positions], categories), index=index)
+    return pd.Series(values, dtype=object).take(positions).set_axis(index)
+
+
 def facts_detail(classified: pd.DataFrame, ruleset) -> pd.DataFrame:
     """Per household and indicator: deprived or not and the facts (published as commune/chi-tiet-chi-so.csv).
 
@@ -460,13 +470,14 @@ def facts_detail(classified: pd.DataFrame, ruleset) -> pd.DataFrame:
     k = len(indicators)
     each = np.repeat(households, k)  # the household of every row, and (tiled) its indicator
     which = np.tile(np.arange(k), len(households))
+    each_position = np.repeat(np.arange(len(households)), k)
     index = pd.Index(each + len(classified) * which)
 
     def per_household(column: pd.Series) -> pd.Series:
-        return column.take(each).set_axis(index)
+        return _spread(column.to_numpy(dtype=object)[households], each_position, index)
 
     def per_indicator(values: list) -> pd.Series:
-        return pd.Series(values).take(which).set_axis(index)
+        return _spread(np.array(values, dtype=object), which, index)
 
     def stacked(columns: list[pd.Series]) -> pd.Series:  # the table's column: one block per indicator
         return pd.concat(columns, ignore_index=True).take(index).set_axis(index)
@@ -476,10 +487,10 @@ def facts_detail(classified: pd.DataFrame, ruleset) -> pd.DataFrame:
     return pd.DataFrame({
         "Mã hộ": per_household(classified["household_id"]), "Ấp": per_household(classified["hamlet"]),
         "Mã chỉ số": per_indicator([ind.id for ind in indicators]), "Chỉ số": per_indicator([ind.name for ind in indicators]),
-        "Thiếu hụt": pd.Series(deprived, index=index).map({True: "Có", False: "Không"}),
+        "Thiếu hụt": _spread(np.array(["Không", "Có"], dtype=object), deprived.astype(np.int64), index),
         "Căn cứ": stacked([classified[f"fact_{ind.id}"] for ind in indicators]),
         "Độ tin cậy": per_indicator([ind.confidence for ind in indicators]),
-        "Quy tắc tạm thời": pd.Series(provisional, index=index).map({True: "Có", False: ""}),
+        "Quy tắc tạm thời": _spread(np.array(["", "Có"], dtype=object), provisional.astype(np.int64), index),
     }, copy=False)
 
 

@@ -715,11 +715,16 @@ def _text_codes(series: pd.Series) -> tuple[np.ndarray, list[str]] | None:
 
 
 def _coded(series: pd.Series) -> tuple[np.ndarray, pa.Array] | None:
-    """(code of each row, CSV field of each code; code len(fields) - 1 is missing) for a bool or
-    integer column of few distinct values, or a text column whose values repeat (a household's id
+    """(code of each row, CSV field of each code; code len(fields) - 1 is missing) for a categorical
+    column, a bool or integer column of few distinct values, or a text column whose values repeat (a household's id
     on each of its indicator rows, the same fact text for many households): each distinct value is
     converted once. None for other columns."""
     dtype = series.dtype
+    if isinstance(dtype, pd.CategoricalDtype):  # each category once (code -1: missing)
+        fields = pa.concat_arrays([_csv_column(pd.Series(dtype.categories.to_numpy(dtype=object), dtype=object)),
+                                   pa.array([""], csv_rows.TEXT)])
+        codes = series.cat.codes.to_numpy()
+        return np.where(codes < 0, len(fields) - 1, codes), fields
     text = _is_text(dtype)
     if not (text or (isinstance(dtype, np.dtype) and dtype.kind in "biu")
             or (isinstance(dtype, pd.api.extensions.ExtensionDtype) and dtype.kind in "biu"

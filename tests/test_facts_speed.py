@@ -84,6 +84,8 @@ def test_the_detail_written_in_parts_is_the_detail_csv(tmp_path, household_ids):
     members = members.iloc[::-1]  # a household's members far apart from its row, and in another part than the table order
     whole = facts.with_facts(classified, facts.facts_table(classified, members, RULES_2026, facts.Labels()))
     expected = csv_bytes(facts.facts_detail(whole, RULES_2026))
+    # its repeated columns are categorical (each text converted once): the same text as the plain table's
+    assert expected == csv_bytes(_detail_by_sort_values(whole, RULES_2026))
     parts = facts.facts_detail_parts(classified, members, RULES_2026, facts.Labels(), households=2)
     assert len(parts.pieces) == 4
     assert sum(len(p[1]) for p in parts.pieces) == len(members)  # every member goes with its household's part
