@@ -14,7 +14,6 @@ Needs node and `npm ci` in tests/form_engine (scripts/test-all does both).
 from __future__ import annotations
 
 import statistics
-import subprocess
 import sys
 import tempfile
 import time

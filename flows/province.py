@@ -26,7 +26,7 @@ from prefect.states import Failed
 
 from rasoat.flows.review import TASKS, DataFolder, _review, pull_task
 from rasoat.pipeline.publish import remove_incomplete
-from rasoat.pipeline.province import Commune, load_province  # noqa: F401  (load_province re-exported for callers)
+from rasoat.pipeline.province import Commune
 from rasoat.pipeline.runlock import RunSkipped, run_lock
 from rasoat.settings import ConfigError
 

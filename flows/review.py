@@ -27,7 +27,7 @@ from rasoat.pipeline import movements as movements_mod
 from rasoat.pipeline import points as points_mod
 from rasoat.pipeline.publish import (LIST_COLUMNS, PARALLEL_FROM, CsvParts, PublicationHeading, current_publication, member_list, printable_lists,
                                      publish, remove_incomplete)
-from rasoat.pipeline.runlock import RunSkipped, run_lock  # noqa: F401  (RunSkipped is re-exported for callers)
+from rasoat.pipeline.runlock import run_lock
 from rasoat.pipeline.rawstore import RawStore, current_versions, default_store_url, redacted_url
 from rasoat.pipeline.sources.folder import read_export_folder
 from rasoat.pipeline.stored_tidy import tidy_stored

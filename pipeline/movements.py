@@ -26,10 +26,11 @@ new ([I]; hence the import of the commune's official lists for the first year). 
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from rasoat.pipeline.facts import _join_groups
-from rasoat.pipeline.history import household_key, household_keys  # noqa: F401  (household_key: re-exported)
+from rasoat.pipeline.history import household_keys
 
 POOR, NEAR_POOR = "poor", "near_poor"
 LISTS = (POOR, NEAR_POOR)

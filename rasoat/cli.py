@@ -156,7 +156,8 @@ def run(
     data_dir.mkdir(parents=True, exist_ok=True)
     if not debug:  # Prefect logs task failures with a trace; the officer gets our one-line message instead
         os.environ["PREFECT_LOGGING_LEVEL"] = "CRITICAL"
-    from rasoat.flows.review import DataFolder, RunSkipped, ensure_demo_inbox, review_flow, stage_log
+    from rasoat.flows.review import DataFolder, ensure_demo_inbox, review_flow, stage_log
+    from rasoat.pipeline.runlock import RunSkipped
 
     folder = DataFolder(data_dir.resolve())
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from _servers import FAST, config_folder, households, odata_elements, questionnaire
+from _servers import FAST, config_folder, odata_elements, questionnaire
 from fake_central import FakeCentral
 from rasoat.pipeline.enumerators import (Enumerator, collect_settings, decode_payload, plan_enumerators, plan_revoke,
                                          qr_payload, read_roster)

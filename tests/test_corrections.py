@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from _households import QUESTIONNAIRE, SETTINGS, household, patched, tidy
+from _households import QUESTIONNAIRE, household, patched, tidy
 from rasoat.pipeline.checks import check_tables
 from rasoat.pipeline.corrections import (
     AUDIT_COLUMNS, apply_corrections, audit_table, class_changes, class_changes_table, households_record, read_corrections,

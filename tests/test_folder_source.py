@@ -9,8 +9,6 @@ import unicodedata
 import zipfile
 from pathlib import Path
 
-import pytest
-
 from rasoat.pipeline.sources import CENTRAL_CSV, CENTRAL_ODATA, RawSubmission, SourceProblem
 from rasoat.pipeline.sources.folder import FolderRead, read_export_folder
 

@@ -4,7 +4,6 @@ every submission is kept or quarantined with a reason, and the counts add up."""
 from __future__ import annotations
 
 import json
-import time
 
 import pandas as pd
 from hypothesis import HealthCheck, given, settings

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import openpyxl
 import pandas as pd
-import pytest
 
 from rasoat.pipeline.history import combine_history, history_from_record, load_history, read_official_history
 from rasoat.pipeline.movements import (hamlet_movement_lists, household_movements, movement_counts, movement_list,

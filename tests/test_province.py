@@ -67,7 +67,7 @@ def test_province_run_publishes_the_good_communes_and_reports_the_broken_one(tmp
     assert current_publication(broken.data_dir / "publications") is None
     # On Prefect's run page the broken commune's task and the province run are red, the good ones green
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName, TaskRunFilter, TaskRunFilterName
+    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName
 
     with get_client(sync_client=True) as client:
         tasks = client.read_task_runs(task_run_filter=TaskRunFilter(name=TaskRunFilterName(any_=["review-xa-a", "review-xa-b", "review-xa-hong"])))

@@ -11,7 +11,6 @@ import textwrap
 import threading
 import unicodedata
 import uuid
-from pathlib import Path
 
 import pandas as pd
 import pytest

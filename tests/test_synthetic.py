@@ -15,7 +15,6 @@ from urllib.parse import quote
 
 import pytest
 
-from rasoat.forms import load_questionnaire
 from rasoat.pipeline import synthetic as S
 
 SEED = 20261127

@@ -208,8 +208,7 @@ class Central:
     def form_state(self) -> tuple[dict | None, dict | None]:
         form = self.call("GET", self.form_path, "đọc phiếu / reading the form", allow=(404,))
         if form.status_code == 404:
-            project = self.call("GET", f"projects/{self.target.project_id}", "đọc dự án / reading the project")
-            del project
+            self.call("GET", f"projects/{self.target.project_id}", "đọc dự án / reading the project")  # a missing project fails here
             return None, None
         draft = self.call("GET", f"{self.form_path}/draft", "đọc bản nháp / reading the draft", allow=(404,))
         return form.json(), (draft.json() if draft.status_code == 200 else None)
