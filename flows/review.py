@@ -10,10 +10,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
@@ -137,6 +139,14 @@ class CleanReport:
     inputs: pd.DataFrame | None = None  # the input snapshot: submission_id, instance_id, checksum
 
 
+def input_snapshot(current: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame, str]:
+    """(the rows' order by submission id, the snapshot: submission, instance and checksum in that
+    order, the SHA-256 of its `to_csv(index=False)`) of the current versions read."""
+    order = current["submission_id"].argsort(kind="stable").to_numpy()  # submission ids are unique
+    snapshot = current[["submission_id", "instance_id", "checksum"]].iloc[order]
+    return order, snapshot, hashlib.sha256(csv_rows.frame_csv(snapshot)).hexdigest()  # to_csv's bytes, made in Arrow
+
+
 @task(name="clean", cache_policy=NO_CACHE)
 def clean_task(url: str, settings: Settings, questionnaire: Questionnaire, source_problems: list,
                corrections_dir: Path | None = None) -> tuple[checks.CheckedTables, dict, CleanReport]:
@@ -147,12 +157,13 @@ def clean_task(url: str, settings: Settings, questionnaire: Questionnaire, sourc
     stored_versions = len(versions)
     del versions  # a province's index is a gigabyte of text: keep only what the steps below read
     stage_log.info("clean:loaded versions=%d current=%d", stored_versions, len(current))
-    order = current["submission_id"].argsort(kind="stable").to_numpy()  # the snapshot's rows: by submission id (unique)
-    snapshot = current[["submission_id", "instance_id", "checksum"]].iloc[order]
-    digest = hashlib.sha256(csv_rows.frame_csv(snapshot)).hexdigest()  # its to_csv(index=False), made in Arrow
     current_count = len(current)
-    tidy_tables = tidy_stored(url, current[["store_id", *tidy.META_COLUMNS, "payload_format"]], questionnaire)
-    del current
+    # the snapshot's digest is worked out while the worker processes tidy (~2.6 s at a million households)
+    with ThreadPoolExecutor(1) as background:
+        snapshot_job = background.submit(input_snapshot, current[["submission_id", "instance_id", "checksum"]])
+        tidy_tables = tidy_stored(url, current[["store_id", *tidy.META_COLUMNS, "payload_format"]], questionnaire)
+        del current
+        order, snapshot, digest = snapshot_job.result()
     # the same ids as the households hold them (one row per current submission, in its order): one copy of a province's ids
     ids = tidy_tables.households[["submission_id", "instance_id"]].iloc[order]
     if len(ids) == len(snapshot) and all((ids[c].to_numpy() == snapshot[c].to_numpy()).all() for c in ids):

@@ -207,3 +207,18 @@ def test_a_correction_applied_on_a_rerun_changes_the_class_and_shows_in_the_diff
     assert manifest["counts"]["corrections_applied"] == 1 and manifest["counts"]["class_changes"] == len(second.class_changes)
     assert "commune/households.csv" in {f["path"] for f in manifest["files"]}
     assert _formula_like_cells(second.publication) == []
+
+
+def test_input_snapshot_is_the_current_versions_by_submission_id_and_their_csv_digest():
+    import hashlib
+
+    import pandas as pd
+
+    from rasoat.flows.review import input_snapshot
+
+    current = pd.DataFrame({"submission_id": ["uuid:b", "uuid:a,1", 'uuid:"c"'], "instance_id": ["uuid:b", None, "x\ny"],
+                            "checksum": ["2", "1", "3"], "store_id": [7, 8, 9]}, index=[10, 11, 12])
+    order, snapshot, digest = input_snapshot(current)
+    assert snapshot["submission_id"].tolist() == sorted(current["submission_id"]) and order.tolist() == [2, 1, 0]
+    assert list(snapshot.columns) == ["submission_id", "instance_id", "checksum"]
+    assert digest == hashlib.sha256(snapshot.to_csv(index=False).encode()).hexdigest()
