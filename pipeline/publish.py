@@ -695,10 +695,6 @@ _FEW = 48  # distinct values of a column worth writing through `_coded`
 _SAMPLE = 4_096  # a text column's first rows: mostly distinct there, its values are converted one by one
 
 
-def _is_text(dtype) -> bool:
-    return isinstance(dtype, pd.StringDtype) or dtype == object
-
-
 def _text_codes(series: pd.Series) -> tuple[np.ndarray, list[str]] | None:
     """(code of each row, -1 when missing; the distinct texts) of a column of text and missing
     values, by Arrow's hashing; None when some value is not text (written by its type, not as text)."""
@@ -716,40 +712,34 @@ def _text_codes(series: pd.Series) -> tuple[np.ndarray, list[str]] | None:
 
 def _coded(series: pd.Series) -> tuple[np.ndarray, pa.Array] | None:
     """(code of each row, CSV field of each code; code len(fields) - 1 is missing) for a categorical
-    column, a bool or integer column of few distinct values, or a text column whose values repeat (a household's id
-    on each of its indicator rows, the same fact text for many households): each distinct value is
-    converted once. None for other columns."""
+    column, a bool or integer column of few distinct values, or a text column whose values repeat (a
+    household's id on each of its indicator rows, the same fact text for many households): each
+    distinct value is converted once. None for other columns."""
     dtype = series.dtype
     if isinstance(dtype, pd.CategoricalDtype):  # each category once (code -1: missing)
-        fields = pa.concat_arrays([_csv_column(pd.Series(dtype.categories.to_numpy(dtype=object), dtype=object)),
-                                   pa.array([""], csv_rows.TEXT)])
-        codes = series.cat.codes.to_numpy()
-        return np.where(codes < 0, len(fields) - 1, codes), fields
-    text = _is_text(dtype)
-    if not (text or (isinstance(dtype, np.dtype) and dtype.kind in "biu")
-            or (isinstance(dtype, pd.api.extensions.ExtensionDtype) and dtype.kind in "biu"
-                and hasattr(series.array, "_mask"))):
-        return None
-    if text:
+        codes, uniques, dtype = series.cat.codes.to_numpy(), dtype.categories.to_numpy(dtype=object), np.dtype(object)
+    elif isinstance(dtype, pd.StringDtype) or dtype == object:
         if len(series) > _SAMPLE and series.iloc[:_SAMPLE].nunique(dropna=False) > _SAMPLE * 3 // 4:
             return None  # mostly distinct at the top already
-    elif len(series) > 4 * _FEW and series.iloc[: 4 * _FEW].nunique(dropna=False) > _FEW:
-        return None  # many distinct values at the top already
-    if text:
         found = _text_codes(series)
         if found is None or len(found[1]) > len(series) // 2:
             return None
         codes, uniques = found
-    else:
+    elif ((isinstance(dtype, np.dtype) and dtype.kind in "biu")
+          or (isinstance(dtype, pd.api.extensions.ExtensionDtype) and dtype.kind in "biu" and hasattr(series.array, "_mask"))):
+        if len(series) > 4 * _FEW and series.iloc[: 4 * _FEW].nunique(dropna=False) > _FEW:
+            return None  # many distinct values at the top already
         codes, uniques = pd.factorize(series, use_na_sentinel=True)
         if len(uniques) > _FEW:
             return None
+    else:
+        return None
     fields = pa.concat_arrays([_csv_column(pd.Series(uniques, dtype=dtype)), pa.array([""], csv_rows.TEXT)])  # once per value
     return np.where(codes < 0, len(fields) - 1, codes), fields
 
 
 def _csv_columns(table: pd.DataFrame) -> list[pa.Array]:
-    """The CSV fields of every column (a column of few distinct values converted once per value)."""
+    """The CSV fields of every column (a column whose values repeat converted once per distinct value, see `_coded`)."""
     out = []
     for k in range(table.shape[1]):
         series = table.iloc[:, k]
