@@ -801,19 +801,24 @@ class CsvParts:
         its whole text (several times the table's size as Python strings) ever held."""
         return cls(_as_it_is, RowPieces(table, rows))
 
-    def write(self, path: Path, workers: int = 1, pool: Pool | None = None) -> None:
+    def write(self, path: Path, workers: int = 1, pool: Pool | None = None) -> str:
+        """Write the file; return its SHA-256 (hex), worked out as the parts arrive: while the
+        workers make the next parts, not by reading a province's gigabytes back afterwards."""
         if not self.pieces:
             raise ValueError(f"{path.name}: no part to write, not even the header")
         jobs = _PartJobs(self)
+        digest = hashlib.sha256()
         with open(path, "wb") as fh:
             for data in stream_parts(_part_csv, jobs, workers, pool):
                 fh.write(data)
+                digest.update(data)
                 del data
             fh.flush()
             os.fsync(fh.fileno())
         # the parts' text, freed in the heap, goes back once the file is written: trimming a province's
         # heap after every part cost ~4 s at a million households, and a part's text is reused by the next
         release_freed_memory()
+        return digest.hexdigest()
 
 
 class RowPieces(Sequence):
@@ -1475,20 +1480,23 @@ def _write_all(root: Path, classified: pd.DataFrame, tables: Mapping[str, pd.Dat
     # one set of worker processes (a province: from PARALLEL_FROM households) for the lists and the large files
     with worker_pool(workers_for(len(classified), PARALLEL_FROM)) as pool:
         _write_lists(root, classified, heading, hamlets, pool)  # its tables are let go before the large files below
+        digests: dict[Path, str] = {}  # the large files' digests, worked out as they were written
         for relative, data in sorted((extra or {}).items()):
             target = root / relative
             if target.exists():
                 raise ValueError(f"extra file {relative!r} would replace a file of the publication")
             target.parent.mkdir(parents=True, exist_ok=True)
             if isinstance(data, CsvParts):
-                data.write(target, pool=pool)
+                digests[target] = data.write(target, pool=pool)
             else:
                 _fsync_write(target, data)
 
     files = []
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        with open(path, "rb") as fh:  # read in blocks: a province's detail CSV is gigabytes
-            digest = hashlib.file_digest(fh, "sha256").hexdigest()
+        digest = digests.get(path)
+        if digest is None:
+            with open(path, "rb") as fh:
+                digest = hashlib.file_digest(fh, "sha256").hexdigest()
         files.append({"path": path.relative_to(root).as_posix(), "sha256": digest, "bytes": path.stat().st_size})
     full = dict(manifest)
     for key in ("publication_id", "files"):

@@ -504,8 +504,9 @@ def test_a_table_written_rows_at_a_time_is_its_whole_csv(tmp_path, rows):
                             "Căn cứ": ["thu nhập 1.500.000 đồng", "dòng\nmới", "", None, "Nguyễn"],
                             "Có": [True, False, True, None, False]})
     for table in (awkward, awkward.iloc[:0], awkward[["Căn cứ"]]):
-        CsvParts.rows_of(table, rows).write(tmp_path / "x.csv")
+        digest = CsvParts.rows_of(table, rows).write(tmp_path / "x.csv")
         assert (tmp_path / "x.csv").read_bytes() == csv_bytes(table)
+        assert digest == hashlib.sha256(csv_bytes(table)).hexdigest()  # worked out as written, for the manifest
 
 
 def test_row_pieces_take_their_rows_only_when_asked():
