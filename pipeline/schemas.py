@@ -33,11 +33,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from re import _constants as sre_constants, _parser as sre_parse
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow as arrow
+import pyarrow.compute as pc
 from pandera.errors import SchemaErrors
 
 from rasoat.forms import Field, Questionnaire
@@ -140,6 +143,65 @@ def _matches(pattern: re.Pattern):
     return lambda v: isinstance(v, str) and bool(pattern.search(v))
 
 
+# Pattern parts Arrow's RE2 reads exactly as Python's `re` does on text without a newline: literal
+# characters, character sets of literals and ranges, repeats, groups, alternation, ^ and $ (no \d, \w,
+# \s or \b, which are Unicode in Python and ASCII in RE2; no flags; no backreferences or lookarounds).
+_RE2_SAME = {sre_constants.LITERAL, sre_constants.NOT_LITERAL, sre_constants.IN, sre_constants.RANGE, sre_constants.NEGATE,
+             sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT, sre_constants.SUBPATTERN, sre_constants.BRANCH,
+             sre_constants.ANY, sre_constants.AT}
+_RE2_ANCHORS = {sre_constants.AT_BEGINNING, sre_constants.AT_END, sre_constants.AT_BEGINNING_STRING}
+
+
+def _read_alike_by_re2(pattern: re.Pattern) -> bool:
+    """Whether RE2 finds a match in exactly the texts (without a newline) Python's `re` does."""
+    if pattern.flags & ~re.UNICODE or "{," in pattern.pattern:  # RE2 reads "{,n}" as literal text
+        return False
+
+    def alike(items) -> bool:
+        for op, av in items:
+            if op not in _RE2_SAME:
+                return False
+            if op == sre_constants.AT and av not in _RE2_ANCHORS:
+                return False
+            if op == sre_constants.IN and not alike(av):
+                return False
+            if op in (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT) and (
+                    av[0] > 1000 or (av[1] != sre_constants.MAXREPEAT and av[1] > 1000) or not alike(av[2])):
+                return False  # RE2 counts to 1000 at most (MAXREPEAT is an open end: "+", "*", "{2,}")
+            if op == sre_constants.SUBPATTERN and (av[1] or av[2] or not alike(av[3])):
+                return False
+            if op == sre_constants.BRANCH and not all(alike(branch) for branch in av[1]):
+                return False
+        return True
+
+    try:
+        return alike(sre_parse.parse(pattern.pattern))
+    except (re.error, TypeError, ValueError):
+        return False
+
+
+def _search_each(s: pd.Series, pattern: re.Pattern) -> pd.Series:
+    """`pattern.search` of each text value (False for anything else), as a boolean Series: by Arrow's
+    RE2 in one pass where it reads the pattern as Python does, value by value where it may not (a
+    value with a newline, where Python's $ also matches before it, or one Arrow cannot hold)."""
+    values = s.to_numpy(dtype=object)
+    if not _read_alike_by_re2(pattern):
+        return _per_row(s, _matches(pattern))
+    try:
+        texts = arrow.array(values, type=arrow.string(), from_pandas=True)
+    except (arrow.ArrowException, UnicodeEncodeError):  # not all text (a number), or a lone surrogate
+        return _per_row(s, _matches(pattern))
+    try:
+        found = pc.match_substring_regex(texts, pattern.pattern).fill_null(False).to_numpy(zero_copy_only=False)
+    except arrow.ArrowException:  # a pattern RE2 does not take (an escape only Python knows, such as \u00e9)
+        return _per_row(s, _matches(pattern))
+    newline = np.flatnonzero(pc.match_substring(texts, "\n").fill_null(False).to_numpy(zero_copy_only=False))
+    if len(newline):
+        ok = _matches(pattern)
+        found[newline] = [ok(v) for v in values[newline]]
+    return pd.Series(found, index=s.index)
+
+
 def _exclusive(code: str):
     return lambda v: not isinstance(v, str) or code not in v.split(" ") or len(set(v.split(" "))) == 1
 
@@ -173,7 +235,9 @@ def _field_checks(f: Field, rule: FieldRule | None, questionnaire: Questionnaire
     out: list[tuple[pa.Check, IssueSpec]] = []
     if f.type == "select_one" and f.choice_list != "yes_no":
         allowed = set(questionnaire.choices.get(f.choice_list, ()))
-        out.append((_check(lambda s, a=allowed: s.isna() | s.isin(a), "unknown_choice", f"unknown_choice:{f.name}"),
+        # once per distinct code (a few per column): half of an isna and an isin over every row
+        known = lambda v, a=frozenset(allowed): isinstance(v, str) and v in a  # noqa: E731
+        out.append((_check(lambda s, ok=known: _per_distinct(s, ok, missing=True), "unknown_choice", f"unknown_choice:{f.name}"),
                     IssueSpec("unknown_choice", ERROR, "mã lựa chọn không có trong phiếu", f.name)))
     if rule is None:
         return out
@@ -182,7 +246,7 @@ def _field_checks(f: Field, rule: FieldRule | None, questionnaire: Questionnaire
         out.append((check, IssueSpec(code, ERROR, text, f.name)))
     if f.type == "text" and rule.pattern:
         pattern = re.compile(rule.pattern)
-        out.append((_check(lambda s, ok=_matches(pattern): s.isna() | _per_row(s, ok), "bad_format", f"bad_format:{f.name}"),
+        out.append((_check(lambda s, p=pattern: s.isna() | _search_each(s, p), "bad_format", f"bad_format:{f.name}"),
                     IssueSpec("bad_format", WARNING, rule.message or "không đúng định dạng", f.name)))
     if f.type == "text" and rule.max_length:
         n = rule.max_length

@@ -7,6 +7,8 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from _households import QUESTIONNAIRE, SETTINGS, household, tidy
 from rasoat.pipeline import checks, quality, schemas
@@ -58,8 +60,32 @@ def test_exclusive_choice_per_distinct_value_is_the_value_by_value_verdict(value
 def test_format_check_flags_non_text_and_passes_missing():
     rule = schemas.FieldRule("phone", pattern=r"^0[0-9]{9}$")
     s = pd.Series(["0912345678", "12345", None, 912345678, np.nan, "0912345678\n"], dtype=object)
-    ok = schemas._matches(re.compile(rule.pattern))
-    assert (s.isna() | schemas._per_row(s, ok)).tolist() == [True, False, True, False, True, True]
+    # Python's $ matches before a last newline: kept, though RE2's would not
+    assert (s.isna() | schemas._search_each(s, re.compile(rule.pattern))).tolist() == [True, False, True, False, True, True]
+
+
+# the form's patterns, and others RE2 reads as Python does; then some it must not be trusted with
+ALIKE = [r"^[A-Z0-9]{2,8}-[0-9]{4}$", r"^[0-9]{12}$", r"^0[0-9]{9}$", r"[^0-9]+", r"(?:ab|c)*d$", r"^a.c", r"x{2,}?y", r"é{2}",
+         r"\Ab|c$", r"^$", r"[\]\-a]"]
+NOT_ALIKE = [r"^\d{12}$", r"\w+", r"\s", r"\bab", r"a{,3}", r"(?i)ă", r"(a)\1", r"a(?=b)", r"a{1001}", r"ab\Z", r"a*+"]
+
+
+@pytest.mark.parametrize("pattern", NOT_ALIKE)
+def test_patterns_re2_may_read_otherwise_are_left_to_python(pattern):
+    assert not schemas._read_alike_by_re2(re.compile(pattern))
+
+
+@settings(max_examples=150, deadline=None)
+@given(pattern=st.sampled_from(ALIKE + NOT_ALIKE + [r"\u0103+"]),
+       values=st.lists(st.one_of(st.text(alphabet="0123456789AZabcdxyé-ăƠ\n\r ]", max_size=14), st.none(), st.integers(),
+                                 st.just("\ud800")), max_size=12))
+def test_search_each_is_python_re_search_value_by_value(pattern, values):
+    compiled = re.compile(pattern)
+    s = pd.Series(values, dtype=object, index=range(50, 50 + len(values)))
+    expected = [isinstance(v, str) and compiled.search(v) is not None for v in values]
+    assert schemas._search_each(s, compiled).tolist() == expected
+    texts = [v for v in values if isinstance(v, str) and v != "\ud800"]  # all text: the Arrow path
+    assert schemas._search_each(pd.Series(texts, dtype=object), compiled).tolist() == [compiled.search(v) is not None for v in texts]
 
 
 def test_validate_table_names_the_first_row_of_a_repeated_label_and_leaves_the_frame_alone():
@@ -132,3 +158,19 @@ def test_column_hashes_fold_as_pandas_combines_a_frames_columns():
 def test_head_id_digits_are_those_of_a_substitution_per_value(values):
     series = pd.Series(values, dtype=object)
     assert checks._digits_of(series) == [None if pd.isna(v) else re.sub(r"\D", "", str(v)) or None for v in values]
+
+
+@pytest.mark.parametrize("values", [
+    ["1", "2", "9", None, np.nan, pd.NA, 1, True, "1 ", "", "2"],
+    [["1"], "1", None],  # unhashable: checked row by row
+    [],
+])
+def test_unknown_choice_check_is_isna_or_isin(values):
+    field = next(f for f in QUESTIONNAIRE.member_fields if f.type == "select_one" and f.choice_list != "yes_no")
+    allowed = set(QUESTIONNAIRE.choices[field.choice_list])
+    values = [next(iter(sorted(allowed))) if isinstance(v, str) and v == "1" else v for v in values]  # a real code where the case has "1"
+    check = schemas._field_checks(field, None, QUESTIONNAIRE)[0][0]
+    s = pd.Series(values, dtype=object, index=range(7, 7 + len(values)))
+    plain = [pd.isna(v) if not isinstance(v, list) else False for v in values]
+    plain = [missing or (isinstance(v, str) and v in allowed) for missing, v in zip(plain, values)]
+    assert check._check_fn(s).tolist() == plain
