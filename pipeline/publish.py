@@ -1448,15 +1448,22 @@ def _write_lists(root: Path, classified: pd.DataFrame, heading: PublicationHeadi
         size = sum(1 for _ in run)
         spans[code] = (start, start + size)
         start += size
+    # A hamlet's list is what all_lists(its rows) gives: the rows of its span in the commune's list of the
+    # class (row by row the same cells), numbered from 1. Rows of a class before each row of `ordered`:
+    classes = ordered["household_class"].to_numpy(dtype=object)
+    before = {name: np.r_[0, np.cumsum(classes == cls)] for name, cls in {**_OFFICER_LISTS, **_POSTING_LISTS}.items()}
     for code, hamlet_name in _hamlets_of(classified, hamlets).items():
         folder = hamlet_root / code
         folder.mkdir()
-        # the hamlet's households, sorted as all_lists(its rows of `classified`) would sort them
         first, stop = spans.get(code, (0, 0))
-        subset = ordered.iloc[first:stop]
-        hamlet_lists = {**_officer_lists(subset), **_posting_lists(subset, commune_secrets)}
-        writes += [(folder, name, table, heading, _place(heading, hamlet_name)) for name, table in hamlet_lists.items()]
+        writes += [(folder, name, _numbered(table.iloc[before[name][first]:before[name][stop]]), heading, _place(heading, hamlet_name))
+                   for name, table in lists.items()]
     run_parts(_write_list, writes, 1, pool)
+
+
+def _numbered(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows of a list as a list of their own: STT from 1."""
+    return rows.reset_index(drop=True).assign(STT=pd.array(range(1, len(rows) + 1), dtype="Int64"))
 
 
 def _write_all(root: Path, classified: pd.DataFrame, tables: Mapping[str, pd.DataFrame],
@@ -1478,7 +1485,7 @@ def _write_all(root: Path, classified: pd.DataFrame, tables: Mapping[str, pd.Dat
     if sheets:
         write_xlsx(commune / "bang-chi-so.xlsx", sheets, heading)
     # one set of worker processes (a province: from PARALLEL_FROM households) for the lists and the large files
-    with worker_pool(workers_for(len(classified), PARALLEL_FROM)) as pool:
+    with worker_pool(workers_for(len(classified), PARALLEL_FROM), warm=__name__) as pool:
         _write_lists(root, classified, heading, hamlets, pool)  # its tables are let go before the large files below
         digests: dict[Path, str] = {}  # the large files' digests, worked out as they were written
         for relative, data in sorted((extra or {}).items()):

@@ -185,6 +185,14 @@ def test_hamlet_files_are_the_lists_of_the_hamlets_rows(tmp_path):
         rows = classified[classified["hamlet"].map(pub._text_or_empty) == code]
         for name, table in pub.all_lists(rows, hidden_from=secrets).items():
             assert (out / "hamlets" / code / f"{name}.csv").read_bytes() == reference_csv(table), (code, name)
+            # and the workbook and the posted PDF: the same bytes as from the hamlet's own table
+            own = tmp_path / "own" / code
+            own.mkdir(parents=True, exist_ok=True)
+            pub._write_list(own, name, table, heading, pub._place(heading, "Ấp Chín" if code == "A09" else f"Ấp {code}"))
+            kinds = {made.suffix for made in own.glob(f"{name}.*")}
+            assert kinds == ({".csv", ".xlsx", ".pdf"} if name.startswith("niem-yet-") else {".csv", ".xlsx"})
+            for made in own.glob(f"{name}.*"):
+                assert (out / "hamlets" / code / made.name).read_bytes() == made.read_bytes(), (code, made.name)
 
 
 # any text but lone surrogates (UTF-8 cannot hold them; both ways raise UnicodeEncodeError)

@@ -90,3 +90,19 @@ def test_freed_tables_go_back_to_the_system():
             for mode in ("kept", "released")}
     assert kept["kept"] > 250  # the heap keeps the freed megabytes (glibc's dynamic threshold)
     assert kept["released"] < 60  # what stays: the 19 MB of small blocks
+
+
+def _imported(name: str) -> bool:
+    import sys
+
+    return name in sys.modules
+
+
+def test_a_warmed_pool_starts_its_processes_before_the_first_part():
+    """Publishing lays out the commune's lists first: the processes start (and import the module) meanwhile."""
+    with worker_pool(2, warm="rasoat.pipeline.posting_pdf") as pool:
+        assert len(pool.executor._processes) == 2  # both started at once, not on the first parts
+        assert run_parts(_imported, [("rasoat.pipeline.posting_pdf",)] * 4, 1, pool) == [True] * 4
+        assert run_parts(operator.mul, [(k, 2) for k in range(5)], 1, pool) == [2 * k for k in range(5)]
+    with worker_pool(2, warm="no.such.module") as pool:  # a warm-up that fails leaves the parts alone
+        assert run_parts(operator.mul, [(3, 3), (2, 2)], 1, pool) == [9, 4]
