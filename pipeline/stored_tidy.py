@@ -10,69 +10,35 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from rasoat.forms import Questionnaire
 from rasoat.pipeline import tidy
 from rasoat.pipeline.rawstore import RawStore
-from rasoat.pipeline.workers import release_freed_memory, stream_parts, workers_for
+from rasoat.pipeline.workers import release_freed_memory, run_parts, workers_for
 
 CHUNK = 12_500  # submissions per chunk: ~50 MB of payload text; at 25,000 two workers parsing took ~400 MB more at 1M
 PARALLEL_FROM = 60_000  # below this, starting worker processes costs more than it saves
 
 
-Column = pd.Series | pa.Array  # a part's column: a text column as Arrow text, anything else as it is
-
-
-def _packed(series: pd.Series) -> Column:
-    """A column of text answers (every value a str or None) as one Arrow text array, else as it is.
-
-    Pickling a chunk's object columns, a Python object per value, took a worker ~0.2 s a chunk (a fifth
-    of its tidying); the Arrow array pickles as a few buffers. None stays None: the array is made
-    without pandas' missing-value reading, so a NaN or a number makes it fail and the column stays."""
-    if series.dtype != object:
-        return series
-    try:
-        return pa.array(series.to_numpy(), type=pa.large_string(), from_pandas=False)
-    except (pa.ArrowException, TypeError, UnicodeEncodeError):  # not all text, or a lone surrogate
-        return series
-
-
-def _unpacked(column: Column) -> pd.Series:
-    """A column as the tidy tables hold it: Arrow text back to an object column of str and None, each
-    distinct text one Python object (as pickling kept repeated answers: the same memory)."""
-    if not isinstance(column, pa.Array):
-        return column.reset_index(drop=True)
-    coded = column.dictionary_encode()
-    texts = np.append(coded.dictionary.to_numpy(zero_copy_only=False).astype(object), None)
-    return pd.Series(texts[coded.indices.fill_null(len(texts) - 1).to_numpy()], dtype=object)
-
-
 @dataclass
 class TidyColumns:
     """Tidy tables as they travel back from a worker process: the household and member tables as
-    one column each (pickled on its own, not as the frame's two-dimensional blocks; text as Arrow, see
-    `_packed`), so that `concat_tables` can let go of every part's column as soon as it is joined."""
+    one Series per column (each pickled on its own, not as the frame's two-dimensional blocks), so
+    that `concat_tables` can let go of every part's column as soon as it is joined."""
 
-    households: dict[str, Column]
-    members: dict[str, Column]
+    households: dict[str, pd.Series]
+    members: dict[str, pd.Series]
     issues: pd.DataFrame
 
     @classmethod
     def of(cls, tables: tidy.TidyTables) -> TidyColumns:
-        return cls({c: _packed(tables.households[c]) for c in tables.households.columns},
-                   {c: _packed(tables.members[c]) for c in tables.members.columns}, tables.issues)
-
-    def unpacked(self) -> TidyColumns:
-        """Every column as a Series again: done as each part arrives, while the workers tidy the next."""
-        return TidyColumns({c: _unpacked(s) for c, s in self.households.items()}, {c: _unpacked(s) for c, s in self.members.items()},
-                           self.issues)
+        return cls({c: tables.households[c] for c in tables.households.columns}, {c: tables.members[c] for c in tables.members.columns},
+                   tables.issues)
 
 
 def concat_tables(parts: list[TidyColumns]) -> tidy.TidyTables:
-    """Tidy tables (parts `unpacked`) of disjoint sets of submissions (chunks, in order) as one: `pd.concat` of the
+    """Tidy tables of disjoint sets of submissions (chunks, in order) as one: `pd.concat` of the
     parts' frames. Joined a column at a time, each part's column dropped from its part once joined
     (the parts are emptied): a province's parts and the joined tables are never held whole together."""
 
@@ -107,4 +73,4 @@ def tidy_stored(url: str, current: pd.DataFrame, questionnaire: Questionnaire, w
     """`current` (current versions without payloads, from `RawStore.versions(payloads=False)`) tidied."""
     chunks = [current.iloc[start:start + CHUNK] for start in range(0, len(current), CHUNK)] or [current]
     workers = workers_for(len(current), PARALLEL_FROM, len(chunks)) if workers is None else workers
-    return concat_tables([part.unpacked() for part in stream_parts(tidy_chunk, [(url, chunk, questionnaire) for chunk in chunks], workers)])
+    return concat_tables(run_parts(tidy_chunk, [(url, chunk, questionnaire) for chunk in chunks], workers))
