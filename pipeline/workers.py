@@ -24,8 +24,8 @@ def release_freed_memory() -> bool:
     """Give the memory this process has freed back to the system (glibc's `malloc_trim`; elsewhere
     nothing happens). glibc keeps freed blocks of up to 32 MB in its heap for reuse: after a
     province's tidy chunks are joined, a million households held ~1 GB of such holes, on top of
-    what the next steps allocate. Arrow's own allocator (text columns, checks by RE2) keeps what it
-    freed too. Called between the review's steps; True when glibc released memory."""
+    what the next steps allocate. Arrow's own allocator (the format checks by RE2, the CSV writer)
+    keeps what it freed too. Called between the review's steps; True when glibc released memory."""
     import pyarrow
 
     pyarrow.default_memory_pool().release_unused()
