@@ -424,6 +424,16 @@ def households_record(classified: pd.DataFrame, excluded: pd.DataFrame) -> pd.Da
     return out.sort_values(["submission_id"], kind="mergesort").reset_index(drop=True)
 
 
+def _may_start_with_quote(column: pd.Series) -> bool:
+    """False when no cell starts with ' (one search of the joined cells; `str.startswith` asks each of
+    a province's million cells in Python, ~0.5 s a column); True when one may, or a cell is not text."""
+    try:
+        joined = "\x00".join(column.to_numpy(dtype=object))
+    except TypeError:  # a missing or non-text cell: asked cell by cell
+        return True
+    return joined.startswith("'") or "\x00'" in joined
+
+
 def read_households_record(path: Path) -> pd.DataFrame | None:
     """A previous publication's households.csv, or None when there is none (or it cannot be read)."""
     path = Path(path)
@@ -435,7 +445,7 @@ def read_households_record(path: Path) -> pd.DataFrame | None:
         return None
     for c in table.columns:  # undo the formula neutralising ('=…), only on the cells that start with a quote
         column = table[c]
-        if not (pd.api.types.is_string_dtype(column.dtype) or column.dtype == object):
+        if not (pd.api.types.is_string_dtype(column.dtype) or column.dtype == object) or not _may_start_with_quote(column):
             continue
         quoted = column.str.startswith("'").fillna(False).to_numpy(dtype=bool)
         if quoted.any():

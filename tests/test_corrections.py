@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from _households import QUESTIONNAIRE, household, patched, tidy
 from rasoat.pipeline.checks import check_tables
 from rasoat.pipeline.corrections import (
-    AUDIT_COLUMNS, apply_corrections, audit_table, class_changes, class_changes_table, households_record, read_corrections,
-    read_households_record,
+    AUDIT_COLUMNS, _may_start_with_quote, apply_corrections, audit_table, class_changes, class_changes_table, households_record,
+    read_corrections, read_households_record,
 )
 from rasoat.pipeline.publish import csv_bytes
 from rasoat.pipeline.tidy import tidy_submissions
@@ -157,3 +158,16 @@ def test_households_record_round_trips_through_the_published_csv(tmp_path):
     assert back["household_id"].tolist() == ["-H1", "H2"]  # neutralised on write, restored on read
     assert back["household_class"].tolist() == ["poor", "excluded"] and back.loc[0, "deprived_E1"] == "1"
     assert class_changes(back, record.astype(object).where(record.notna(), None).map(lambda v: str(v) if v is not None else None)).empty
+
+
+@pytest.mark.parametrize("cells", [
+    ["H1", "", "=x"],  # nothing quoted: the column is left alone
+    ["'=x", "H2"], ["H1", "'-2"], ["a\x00'b"],  # a quote at the start of the first cell or of another; a NUL inside a cell
+    ["H1", None], [1, "'=x"],  # a missing or non-text cell: asked cell by cell
+])
+def test_a_column_is_searched_for_quoted_cells_when_one_may_be_there(cells):
+    column = pd.Series(cells, dtype=object)
+    quoted = any(isinstance(v, str) and v.startswith("'") for v in cells)
+    assert _may_start_with_quote(column) or not quoted  # never misses a quoted cell
+    if all(isinstance(v, str) and "\x00" not in v for v in cells):
+        assert _may_start_with_quote(column) == quoted
