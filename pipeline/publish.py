@@ -53,7 +53,7 @@ import re
 import secrets
 import shutil
 import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -1435,30 +1435,37 @@ def _write_lists(root: Path, classified: pd.DataFrame, heading: PublicationHeadi
                  pool: Pool | None) -> None:
     """Every list file, the commune's in commune/ then each hamlet's in hamlets/<code>/: laid out here
     and written by `_write_list`, in worker processes for a province-sized run (independent files,
-    the same bytes)."""
+    the same bytes). Each list is laid out as the workers take it: they write the commune's first ones
+    while the posted lists' redactions and the hamlets' lists are made."""
     ordered, ordered_hamlets = _sorted_keyed(classified)
-    commune_secrets = _posted_secrets(ordered, _secrets_of(classified))
-    lists = {**_officer_lists(ordered), **_posting_lists(ordered, commune_secrets)}
-    writes = [(root / "commune", name, table, heading, _place(heading)) for name, table in lists.items()]
     hamlet_root = root / "hamlets"
     hamlet_root.mkdir()
-    spans: dict[str, tuple[int, int]] = {}  # hamlet code -> its rows in `ordered` (sorted by code first)
-    start = 0
-    for code, run in itertools.groupby(ordered_hamlets):
-        size = sum(1 for _ in run)
-        spans[code] = (start, start + size)
-        start += size
-    # A hamlet's list is what all_lists(its rows) gives: the rows of its span in the commune's list of the
-    # class (row by row the same cells), numbered from 1. Rows of a class before each row of `ordered`:
-    classes = ordered["household_class"].to_numpy(dtype=object)
-    before = {name: np.r_[0, np.cumsum(classes == cls)] for name, cls in {**_OFFICER_LISTS, **_POSTING_LISTS}.items()}
-    for code, hamlet_name in _hamlets_of(classified, hamlets).items():
-        folder = hamlet_root / code
+    folders = {code: (hamlet_root / code, name) for code, name in _hamlets_of(classified, hamlets).items()}
+    for folder, _ in folders.values():
         folder.mkdir()
-        first, stop = spans.get(code, (0, 0))
-        writes += [(folder, name, _numbered(table.iloc[before[name][first]:before[name][stop]]), heading, _place(heading, hamlet_name))
-                   for name, table in lists.items()]
-    run_parts(_write_list, writes, 1, pool)
+
+    def writes() -> Iterator[tuple]:
+        lists = _officer_lists(ordered)
+        yield from ((root / "commune", name, table, heading, _place(heading)) for name, table in lists.items())
+        posted = _posting_lists(ordered, _posted_secrets(ordered, _secrets_of(classified)))
+        yield from ((root / "commune", name, table, heading, _place(heading)) for name, table in posted.items())
+        lists.update(posted)
+        spans: dict[str, tuple[int, int]] = {}  # hamlet code -> its rows in `ordered` (sorted by code first)
+        start = 0
+        for code, run in itertools.groupby(ordered_hamlets):
+            size = sum(1 for _ in run)
+            spans[code] = (start, start + size)
+            start += size
+        # A hamlet's list is what all_lists(its rows) gives: the rows of its span in the commune's list of the
+        # class (row by row the same cells), numbered from 1. Rows of a class before each row of `ordered`:
+        classes = ordered["household_class"].to_numpy(dtype=object)
+        before = {name: np.r_[0, np.cumsum(classes == cls)] for name, cls in {**_OFFICER_LISTS, **_POSTING_LISTS}.items()}
+        for code, (folder, hamlet_name) in folders.items():
+            first, stop = spans.get(code, (0, 0))
+            yield from ((folder, name, _numbered(table.iloc[before[name][first]:before[name][stop]]), heading,
+                         _place(heading, hamlet_name)) for name, table in lists.items())
+
+    run_parts(_write_list, writes(), 1, pool)
 
 
 def _numbered(rows: pd.DataFrame) -> pd.DataFrame:

@@ -8,10 +8,11 @@ caller's process, where starting workers (each imports pandas) would cost more t
 from __future__ import annotations
 
 import importlib
+import itertools
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -82,22 +83,26 @@ def worker_pool(workers: int, warm: str | None = None) -> Iterator[Pool | None]:
         yield Pool(executor, workers)
 
 
-def run_parts(fn: Callable[..., Any], jobs: Sequence[tuple], workers: int, pool: Pool | None = None) -> list:
+def run_parts(fn: Callable[..., Any], jobs: Iterable[tuple], workers: int, pool: Pool | None = None) -> list:
     """`fn(*job)` for every job, in order; in `workers` processes when more than one (see `stream_parts`)."""
     return list(stream_parts(fn, jobs, workers, pool))
 
 
-def stream_parts(fn: Callable[..., Any], jobs: Sequence[tuple], workers: int, pool: Pool | None = None) -> Iterator:
+def stream_parts(fn: Callable[..., Any], jobs: Iterable[tuple], workers: int, pool: Pool | None = None) -> Iterator:
     """`fn(*job)` of each job, yielded in order as they finish; in `pool`'s processes when given,
     else in `workers` processes when more than one, with at most two jobs per worker handed out at
-    a time, so big parts never pile up in memory.
+    a time, so big parts never pile up in memory. The jobs are taken from `jobs` as they are handed
+    out: a generator lays out the next while the workers run the first.
 
     `fn` and the jobs' arguments must pickle (a module-level function, tables, paths). Processes
     are spawned, not forked: the caller may hold threads (Prefect's), which a forked child would
     inherit half-held. A failing job's exception is raised when its turn comes; the jobs still
     queued are then cancelled (and a pool made here shut down).
     """
-    if len(jobs) <= 1 or (pool is None and workers <= 1):  # one job: handing it to a process only adds the copying
+    jobs = iter(jobs)
+    first = list(itertools.islice(jobs, 2))
+    jobs = itertools.chain(first, jobs)
+    if len(first) <= 1 or (pool is None and workers <= 1):  # one job: handing it to a process only adds the copying
         for job in jobs:
             yield fn(*job)
         return
@@ -108,7 +113,7 @@ def stream_parts(fn: Callable[..., Any], jobs: Sequence[tuple], workers: int, po
     yield from _in_pool(pool, fn, jobs)
 
 
-def _in_pool(pool: Pool, fn: Callable[..., Any], jobs: Sequence[tuple]) -> Iterator:
+def _in_pool(pool: Pool, fn: Callable[..., Any], jobs: Iterator[tuple]) -> Iterator:
     pending: deque[Future] = deque()
     try:
         for job in jobs:

@@ -106,3 +106,20 @@ def test_a_warmed_pool_starts_its_processes_before_the_first_part():
         assert run_parts(operator.mul, [(k, 2) for k in range(5)], 1, pool) == [2 * k for k in range(5)]
     with worker_pool(2, warm="no.such.module") as pool:  # a warm-up that fails leaves the parts alone
         assert run_parts(operator.mul, [(3, 3), (2, 2)], 1, pool) == [9, 4]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_jobs_are_made_as_they_are_handed_out(workers):
+    """Publishing lays out each list as the workers take it: a generator of jobs is not run ahead."""
+    made = []
+
+    def jobs():
+        for k in range(20):
+            made.append(k)
+            yield (k, 2)
+
+    results = stream_parts(operator.mul, jobs(), workers)
+    assert next(results) == 0
+    assert len(made) <= 2 * workers + 1  # the jobs handed out, not all twenty
+    assert list(results) == [2 * k for k in range(1, 20)] and len(made) == 20
+    assert run_parts(operator.mul, iter([(3, 4)]), workers) == [12]  # one job from an iterator: run here
