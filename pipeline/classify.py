@@ -184,6 +184,17 @@ def classify_households(households: pd.DataFrame, members: pd.DataFrame, ruleset
     return out
 
 
+def _numbers(values: pd.Series) -> pd.Series:
+    """`pd.to_numeric(values, errors="coerce")` as float64, each distinct value read once: the phone's
+    own indicator answers are a few texts ("0", "1") repeated over a province's million households."""
+    try:
+        codes, distinct = pd.factorize(values, use_na_sentinel=True)
+    except TypeError:  # an unhashable value: read them all
+        return pd.to_numeric(values, errors="coerce").astype("float64")
+    numbers = pd.to_numeric(pd.Series(distinct, dtype=object), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    return pd.Series(np.append(numbers, np.nan)[codes], index=values.index)  # code -1 (missing): the last, NaN
+
+
 def phone_disagreements(classified: pd.DataFrame, ruleset: RuleSet) -> pd.DataFrame:
     """Issue rows where the phone's preliminary summary differs from this classification.
 
@@ -198,7 +209,7 @@ def phone_disagreements(classified: pd.DataFrame, ruleset: RuleSet) -> pd.DataFr
         column = f"dep_{ind.id}"
         if column not in classified:
             continue
-        phone = pd.to_numeric(classified[column], errors="coerce")
+        phone = _numbers(classified[column])
         differs = phone.notna() & (phone != classified[f"deprived_{ind.id}"].astype(int))
         found.append(issue_rows(classified, differs, column, "phone_disagrees", WARNING,
                                 f"máy tính bảng và xã tính khác nhau ở chỉ số {ind.id} ({ind.name})"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -170,3 +171,16 @@ def test_phone_summary_disagreements_are_reported():
     assert set(issues["submission_id"]) == {"diff"}
     assert sorted(issues["field"]) == ["dep_W1", "preliminary_class"]
     assert set(issues["severity"]) == {"warning"} and set(issues["rule"]) == {"phone_disagrees"}
+
+
+@pytest.mark.parametrize("values", [
+    ["1", "0", None, "1", "x", "", " 1", "1.0", np.nan, pd.NA, 2, True, "1e3", "-0"],
+    [["1"], "1", None],  # unhashable: read all at once
+    [],
+])
+def test_phone_answers_read_once_per_distinct_value_as_to_numeric_reads_them(values):
+    from rasoat.pipeline.classify import _numbers
+
+    series = pd.Series(values, dtype=object, index=range(4, 4 + len(values)))
+    expected = pd.to_numeric(series, errors="coerce").astype("float64")
+    pd.testing.assert_series_equal(_numbers(series), expected)
