@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -152,6 +153,18 @@ def _digits_of(values: pd.Series) -> list[str | None]:
     return [None if t is None else re.sub(r"\D", "", t) or None for t in texts]
 
 
+def _repeated_groups(keys: list) -> list[list[int]]:
+    """Positions sharing a key (None is no key), for each key found more than once, in the order of the
+    keys' first appearance, each key's positions ascending. Whole arrays at once: a province's
+    million households share many a head's name within a hamlet."""
+    codes, _ = pd.factorize(pd.Series(keys, dtype=object))  # codes in order of first appearance, -1 for None
+    known = codes >= 0
+    counts = np.bincount(codes[known], minlength=1)
+    repeated = np.flatnonzero(known & (counts[np.where(known, codes, 0)] > 1))
+    ordered = repeated[np.argsort(codes[repeated], kind="stable")]  # by key, each key's positions ascending
+    return [g.tolist() for g in np.split(ordered, np.flatnonzero(np.diff(codes[ordered])) + 1)] if len(ordered) else []
+
+
 def find_duplicates(households: pd.DataFrame) -> tuple[pd.Index, pd.DataFrame]:
     """The same household surveyed twice: (index labels of the dropped rows, issue rows).
 
@@ -177,26 +190,23 @@ def find_duplicates(households: pd.DataFrame) -> tuple[pd.Index, pd.DataFrame]:
         if a != b:
             parent[max(a, b)] = min(a, b)
 
-    hid = [None if pd.isna(v) else str(v).strip().upper() or None for v in hh.get("household_id", pd.Series(None, index=hh.index))]
+    def present(column: str) -> list[tuple[bool, Any]]:  # (missing, value) per household, missing found in one pass
+        values = hh[column].to_numpy(dtype=object) if column in hh else np.full(n, None, dtype=object)
+        return list(zip(pd.isna(values).tolist(), values.tolist()))
+
+    hid = [None if missing else str(v).strip().upper() or None for missing, v in present("household_id")]
     cccd = _digits_of(hh.get("head_id_number", pd.Series(None, index=hh.index)))
     names = per_value(hh.get("head_name", pd.Series(None, index=hh.index)), fold).tolist()
-    hamlets = [None if pd.isna(v) else str(v) for v in hh.get("hamlet", pd.Series(None, index=hh.index))]
+    hamlets = [None if missing else str(v) for missing, v in present("hamlet")]
 
-    def groups(keys):  # positions sharing a key, in order of first appearance; only repeated keys are visited
-        column = pd.Series(keys, dtype=object)
-        out: dict[str, list[int]] = {}
-        for i in np.flatnonzero((column.notna() & column.duplicated(keep=False)).to_numpy()).tolist():
-            out.setdefault(keys[i], []).append(i)
-        return list(out.values())
-
-    for g in groups(hid):
+    for g in _repeated_groups(hid):
         for i in g[1:]:
             union(g[0], i)
-    for g in groups(cccd):
+    for g in _repeated_groups(cccd):
         for i in g[1:]:
             union(g[0], i)
     name_keys = [f"{nm}|{hm}" if nm and hm else None for nm, hm in zip(names, hamlets)]
-    for g in groups(name_keys):
+    for g in _repeated_groups(name_keys):
         _link_compatible(g, hid, cccd, union)
 
     if all(parent[i] == i for i in range(n)):  # nobody linked: no group to look at

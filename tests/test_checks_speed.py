@@ -174,3 +174,13 @@ def test_unknown_choice_check_is_isna_or_isin(values):
     plain = [pd.isna(v) if not isinstance(v, list) else False for v in values]
     plain = [missing or (isinstance(v, str) and v in allowed) for missing, v in zip(plain, values)]
     assert check._check_fn(s).tolist() == plain
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.sampled_from(["a", "b", "ấp|Lê", "", "A"])), max_size=30))
+def test_repeated_groups_are_the_positions_of_each_repeated_key_in_first_appearance_order(keys):
+    plain: dict[str, list[int]] = {}
+    for i, key in enumerate(keys):
+        if key is not None:
+            plain.setdefault(key, []).append(i)
+    assert checks._repeated_groups(keys) == [g for g in plain.values() if len(g) > 1]
