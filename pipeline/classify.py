@@ -170,8 +170,13 @@ def classify_households(households: pd.DataFrame, members: pd.DataFrame, ruleset
     out["income_line"] = line
 
     worker_line = out["area_type"].map({"rural": ruleset.low_income_worker_line.rural, "urban": ruleset.low_income_worker_line.urban}).astype(float)
-    workers = members[members["labour_status"].isin(WORKING_STATUSES)].groupby("submission_id").size()
-    out["workers"] = out["submission_id"].map(workers).fillna(0).astype("int64")
+    working = members["labour_status"].isin(WORKING_STATUSES).to_numpy(dtype=bool)
+    if pd.Index(out["submission_id"]).is_unique:  # each member's household position, found once above
+        counted = working & (households_of_members >= 0) & members["submission_id"].notna().to_numpy(dtype=bool)
+        out["workers"] = np.bincount(households_of_members[counted], minlength=len(out)).astype("int64")
+    else:  # a submission ID on several rows (tables given by hand): each of them counts its members
+        workers = members[working].groupby("submission_id").size()
+        out["workers"] = out["submission_id"].map(workers).fillna(0).astype("int64")
     out["low_income_workers"] = (
         out["workers"].where(~out["household_class"].isin([POOR, NEAR_POOR]) & (income <= worker_line), 0).astype("int64")
     )

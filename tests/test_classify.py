@@ -184,3 +184,17 @@ def test_phone_answers_read_once_per_distinct_value_as_to_numeric_reads_them(val
     series = pd.Series(values, dtype=object, index=range(4, 4 + len(values)))
     expected = pd.to_numeric(series, errors="coerce").astype("float64")
     pd.testing.assert_series_equal(_numbers(series), expected)
+
+
+def test_workers_are_counted_per_household_as_grouping_by_submission_counts_them():
+    from rasoat.pipeline.classify import WORKING_STATUSES
+
+    working, idle = sorted(WORKING_STATUSES)[0], "retired"
+    assert idle not in WORKING_STATUSES
+    hh = [household("a"), household("b"), household("c")]
+    members = [adult("a", labour_status=working), adult("a", labour_status=working), adult("a", labour_status=idle),
+               adult("b", labour_status=working), adult("z", labour_status=working)]  # "z": a member of no household here
+    assert classify(hh, members)["workers"].to_dict() == {"a": 2, "b": 1, "c": 0}
+    # a submission ID on two rows (tables given by hand): each row counts its members, as before
+    twice = classify_households(*frames([household("a"), household("a", hamlet=RURAL)], members), RULES_2026, SETTINGS.hamlets)
+    assert twice["workers"].tolist() == [2, 2]
