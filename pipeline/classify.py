@@ -84,8 +84,33 @@ def check_ruleset_expressions(ruleset: RuleSet, households: pd.DataFrame, member
 def _distinct(keys: pd.DataFrame, text) -> tuple[np.ndarray, list]:
     """(each row's key code, `text(first row of the key)` per code): computed once per distinct key,
     as a million households share a few hundred combinations of class, line and deprivations."""
-    codes, first = pd.factorize(pd.MultiIndex.from_frame(keys)) if keys.shape[1] > 1 else pd.factorize(keys.iloc[:, 0])
-    return codes, [text(k if isinstance(k, tuple) else (k,)) for k in first]
+    if keys.shape[1] == 1:
+        codes, first = pd.factorize(keys.iloc[:, 0])
+        return codes, [text((k,)) for k in first]
+    combined = _combined_codes(keys)
+    if combined is None:  # a missing value in a key: the tuples' own factorizing
+        codes, first = pd.factorize(pd.MultiIndex.from_frame(keys))
+        return codes, [text(k) for k in first]
+    codes, _ = pd.factorize(combined)  # in order of first appearance, as the tuples' would be
+    rows = np.unique(codes, return_index=True)[1]  # each code's first row
+    return codes, [text(k) for k in keys.iloc[rows].itertuples(index=False, name=None)]
+
+
+def _combined_codes(keys: pd.DataFrame) -> np.ndarray | None:
+    """One integer per row standing for its tuple of key values (equal tuples, equal integers), from
+    each column's own codes; None when a value is missing or the combinations would not fit.
+    Factorizing a million tuples took two seconds; this takes a fraction of one."""
+    combined = np.zeros(len(keys), dtype=np.int64)
+    span = 1
+    for k in range(keys.shape[1]):
+        codes, distinct = pd.factorize(keys.iloc[:, k], use_na_sentinel=True)
+        if (codes < 0).any():
+            return None
+        span *= max(len(distinct), 1)
+        if span >= 2**62:
+            return None
+        combined = combined * max(len(distinct), 1) + codes
+    return combined
 
 
 def _per_distinct(keys: pd.DataFrame, text) -> np.ndarray:

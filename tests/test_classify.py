@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rasoat.pipeline.classify import NEAR_POOR, NOT_POOR, POOR, AVERAGE, check_ruleset_expressions, classify_households, vnd
 from rasoat.settings import ConfigError, load_settings
@@ -198,3 +200,16 @@ def test_workers_are_counted_per_household_as_grouping_by_submission_counts_them
     # a submission ID on two rows (tables given by hand): each row counts its members, as before
     twice = classify_households(*frames([household("a"), household("a", hamlet=RURAL)], members), RULES_2026, SETTINGS.hamlets)
     assert twice["workers"].tolist() == [2, 2]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.sampled_from([1_500_000.0, 2_000_000.0, np.nan]), st.sampled_from(["", "W1", "W1, H2"]),
+                          st.sampled_from([POOR, NEAR_POOR]), st.booleans()), max_size=25))
+def test_distinct_keys_give_what_factorizing_their_tuples_gives(rows):
+    from rasoat.pipeline.classify import _distinct
+
+    keys = pd.DataFrame(rows, columns=["below", "line", "deprived", "class", "provisional"]).astype({"line": float})
+    text = lambda k: "|".join(f"{v}" for v in k)  # noqa: E731 - formatted as the reasons format them
+    codes, texts = _distinct(keys, text)
+    plain_codes, plain_first = pd.factorize(pd.MultiIndex.from_frame(keys)) if len(keys) else (np.array([], dtype=np.int64), [])
+    assert codes.tolist() == plain_codes.tolist() and texts == [text(k) for k in plain_first]
