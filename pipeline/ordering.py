@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 
-def _as_text(column: pd.Series) -> pa.Array | None:
+def arrow_text(column: pd.Series) -> pa.Array | None:
     """The column as Arrow text (missing values null), or None when a value is not text."""
     try:
         return pa.array(column.to_numpy(dtype=object), pa.large_string(), from_pandas=True)
@@ -24,7 +24,7 @@ def sorted_rows(keys: pd.DataFrame) -> np.ndarray:
     ``keys.sort_values(list(keys.columns), kind="mergesort")`` (stable, missing values last).
     Keys of text are sorted by Arrow; any other key by pandas."""
     count = keys.shape[1]
-    columns = [_as_text(keys.iloc[:, k]) for k in range(count)]
+    columns = [arrow_text(keys.iloc[:, k]) for k in range(count)]
     if count and all(c is not None for c in columns):
         table = pa.table({str(k): c for k, c in enumerate(columns)})
         order = pc.sort_indices(table, sort_keys=[(str(k), "ascending", "at_end") for k in range(count)])

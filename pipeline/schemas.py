@@ -44,6 +44,7 @@ import pyarrow.compute as pc
 from pandera.errors import SchemaErrors
 
 from rasoat.forms import Field, Questionnaire
+from rasoat.pipeline.ordering import arrow_text
 
 MAX_AGE = 120
 ERROR, WARNING = "error", "warning"
@@ -180,16 +181,12 @@ def _read_alike_by_re2(pattern: re.Pattern) -> bool:
         return False
 
 
-def _search_each(s: pd.Series, pattern: re.Pattern) -> pd.Series:
-    """`pattern.search` of each text value (False for anything else), as a boolean Series: by Arrow's
-    RE2 in one pass where it reads the pattern as Python does, value by value where it may not (a
-    value with a newline, where Python's $ also matches before it, or one Arrow cannot hold)."""
-    values = s.to_numpy(dtype=object)
-    if not _read_alike_by_re2(pattern):
-        return _per_row(s, _matches(pattern))
-    try:
-        texts = arrow.array(values, type=arrow.string(), from_pandas=True)
-    except (arrow.ArrowException, UnicodeEncodeError):  # not all text (a number), or a lone surrogate
+def _search_each(s: pd.Series, pattern: re.Pattern, by_re2: bool) -> pd.Series:
+    """`pattern.search` of each text value (False for anything else), as a boolean Series: with
+    `by_re2` (see `_read_alike_by_re2`) by Arrow's RE2 in one pass, value by value where RE2 may read
+    otherwise (a value with a newline, where Python's $ also matches before it, or one Arrow cannot hold)."""
+    texts = arrow_text(s) if by_re2 else None  # None: not all text (a number), or a lone surrogate
+    if texts is None:
         return _per_row(s, _matches(pattern))
     try:
         found = pc.match_substring_regex(texts, pattern.pattern).fill_null(False).to_numpy(zero_copy_only=False)
@@ -198,7 +195,7 @@ def _search_each(s: pd.Series, pattern: re.Pattern) -> pd.Series:
     newline = np.flatnonzero(pc.match_substring(texts, "\n").fill_null(False).to_numpy(zero_copy_only=False))
     if len(newline):
         ok = _matches(pattern)
-        found[newline] = [ok(v) for v in values[newline]]
+        found[newline] = [ok(v) for v in s.to_numpy(dtype=object)[newline]]
     return pd.Series(found, index=s.index)
 
 
@@ -246,7 +243,8 @@ def _field_checks(f: Field, rule: FieldRule | None, questionnaire: Questionnaire
         out.append((check, IssueSpec(code, ERROR, text, f.name)))
     if f.type == "text" and rule.pattern:
         pattern = re.compile(rule.pattern)
-        out.append((_check(lambda s, p=pattern: s.isna() | _search_each(s, p), "bad_format", f"bad_format:{f.name}"),
+        by_re2 = _read_alike_by_re2(pattern)  # decided once, with the schema
+        out.append((_check(lambda s, p=pattern, r=by_re2: s.isna() | _search_each(s, p, r), "bad_format", f"bad_format:{f.name}"),
                     IssueSpec("bad_format", WARNING, rule.message or "không đúng định dạng", f.name)))
     if f.type == "text" and rule.max_length:
         n = rule.max_length

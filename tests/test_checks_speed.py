@@ -61,7 +61,10 @@ def test_format_check_flags_non_text_and_passes_missing():
     rule = schemas.FieldRule("phone", pattern=r"^0[0-9]{9}$")
     s = pd.Series(["0912345678", "12345", None, 912345678, np.nan, "0912345678\n"], dtype=object)
     # Python's $ matches before a last newline: kept, though RE2's would not
-    assert (s.isna() | schemas._search_each(s, re.compile(rule.pattern))).tolist() == [True, False, True, False, True, True]
+    pattern = re.compile(rule.pattern)
+    by_re2 = schemas._read_alike_by_re2(pattern)
+    assert by_re2  # the Arrow path, whose $ must still match before a last newline as Python's does
+    assert (s.isna() | schemas._search_each(s, pattern, by_re2)).tolist() == [True, False, True, False, True, True]
 
 
 # the form's patterns, and others RE2 reads as Python does; then some it must not be trusted with
@@ -83,9 +86,10 @@ def test_search_each_is_python_re_search_value_by_value(pattern, values):
     compiled = re.compile(pattern)
     s = pd.Series(values, dtype=object, index=range(50, 50 + len(values)))
     expected = [isinstance(v, str) and compiled.search(v) is not None for v in values]
-    assert schemas._search_each(s, compiled).tolist() == expected
+    by_re2 = schemas._read_alike_by_re2(compiled)
+    assert schemas._search_each(s, compiled, by_re2).tolist() == expected
     texts = [v for v in values if isinstance(v, str) and v != "\ud800"]  # all text: the Arrow path
-    assert schemas._search_each(pd.Series(texts, dtype=object), compiled).tolist() == [compiled.search(v) is not None for v in texts]
+    assert schemas._search_each(pd.Series(texts, dtype=object), compiled, by_re2).tolist() == [compiled.search(v) is not None for v in texts]
 
 
 def test_validate_table_names_the_first_row_of_a_repeated_label_and_leaves_the_frame_alone():
