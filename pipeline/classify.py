@@ -104,12 +104,11 @@ def _combined_codes(keys: pd.DataFrame) -> np.ndarray | None:
     span = 1
     for k in range(keys.shape[1]):
         codes, distinct = pd.factorize(keys.iloc[:, k], use_na_sentinel=True)
-        if (codes < 0).any():
+        radix = max(len(distinct), 1)
+        span *= radix
+        if (codes < 0).any() or span >= 2**62:
             return None
-        span *= max(len(distinct), 1)
-        if span >= 2**62:
-            return None
-        combined = combined * max(len(distinct), 1) + codes
+        combined = combined * radix + codes
     return combined
 
 

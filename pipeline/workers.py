@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow
+
 ENV = "RASOAT_WORKERS"
 
 
@@ -27,8 +29,6 @@ def release_freed_memory() -> bool:
     province's tidy chunks are joined, a million households held ~1 GB of such holes, on top of
     what the next steps allocate. Arrow's own allocator (the format checks by RE2, the CSV writer)
     keeps what it freed too. Called between the review's steps; True when glibc released memory."""
-    import pyarrow
-
     pyarrow.default_memory_pool().release_unused()
     try:
         import ctypes
@@ -100,9 +100,9 @@ def stream_parts(fn: Callable[..., Any], jobs: Iterable[tuple], workers: int, po
     queued are then cancelled (and a pool made here shut down).
     """
     jobs = iter(jobs)
-    first = list(itertools.islice(jobs, 2))
-    jobs = itertools.chain(first, jobs)
-    if len(first) <= 1 or (pool is None and workers <= 1):  # one job: handing it to a process only adds the copying
+    ahead = list(itertools.islice(jobs, 2))  # enough to tell one job from several
+    jobs = itertools.chain(ahead, jobs)
+    if len(ahead) <= 1 or (pool is None and workers <= 1):  # one job: handing it to a process only adds the copying
         for job in jobs:
             yield fn(*job)
         return
