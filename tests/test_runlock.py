@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rasoat.cli import app
+from rasoat.flows import review as review_module
 from rasoat.flows.review import DataFolder, questionnaire_for, rerun_flow, review_flow
 from rasoat.pipeline import synthetic
 from rasoat.pipeline.publish import current_publication, remove_incomplete
@@ -94,9 +95,19 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.mark.usefixtures("prefect_harness")
-def test_two_runs_started_together_one_runs_one_is_skipped(data_dir: Path):
+def test_two_runs_started_together_one_runs_one_is_skipped(data_dir: Path, monkeypatch):
     outcomes: list = []
     go = threading.Barrier(2)
+    skipped_one = threading.Event()
+    review_inside_lock = review_module._review
+
+    def holder_waits_for_the_other(*args, **kwargs):
+        # Prefect may take seconds to enter the second flow's body; the holder keeps the lock until
+        # the other run has given up, so the test does not depend on how fast the holder runs.
+        skipped_one.wait(120)
+        return review_inside_lock(*args, **kwargs)
+
+    monkeypatch.setattr(review_module, "_review", holder_waits_for_the_other)
 
     def one():
         go.wait()
@@ -104,6 +115,7 @@ def test_two_runs_started_together_one_runs_one_is_skipped(data_dir: Path):
             outcomes.append(review_flow(data_dir=str(data_dir), reference_year=2026, lock_wait_seconds=0.2))
         except RunSkipped as exc:
             outcomes.append(exc)
+            skipped_one.set()
 
     threads = [threading.Thread(target=one) for _ in range(2)]
     for t in threads:
