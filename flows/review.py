@@ -212,36 +212,39 @@ def report_task(classified: pd.DataFrame, checked: checks.CheckedTables, report:
     Returns (extra tables for the workbook, extra files by relative path, the class changes).
     """
     stage_log.info("report:start")
-    record = corrections.households_record(classified, checked.excluded)
-    previous_folder = current_publication(folder.publications)
-    previous = corrections.read_households_record(previous_folder / "commune" / "households.csv") if previous_folder else None
-    changes = corrections.class_changes(previous, record, report.corrections)
     hamlet_names = {h.code: h.name for h in settings.hamlets}
-    files = quality.report_files(checked.issues, report.households, checked.excluded, questionnaire, hamlet_names=hamlet_names,
-                                 commune_name=settings.commune.name, published_on=published_on)
-    files["commune/households.csv"] = CsvParts.rows_of(record)
-    # who lives in each listed household, for the certificates `rasoat round documents` prints
-    files["commune/thanh-vien.csv"] = CsvParts.rows_of(member_list(classified, checked.members,
-                                                                   questionnaire.choice_labels.get("relationship", {})))
-    if report.inputs is not None:  # which raw submission versions this publication read, with checksums
-        files["inputs.csv"] = CsvParts.rows_of(report.inputs.reset_index(drop=True))
-    # next year's phones preload this publication's households (rasoat forms build reads the same record)
-    preloaded = record.loc[(record["household_class"] != corrections.EXCLUDED).to_numpy(dtype=bool), list(build.PRELOAD_COLUMNS)]
-    files["preload/previous_households.csv"] = build.previous_households_csv(preloaded)  # (its columns only: no copy of the whole record)
-    if reference_year is not None:
-        ruleset = settings.ruleset_for(reference_year)
-        if ruleset.indicators:  # the facts are worked out as the file is written, a part at a time
-            files["commune/chi-tiet-chi-so.csv"] = facts_mod.facts_detail_parts(classified, checked.members, ruleset, fact_labels())
-        if movements is not None:
+    ruleset = settings.ruleset_for(reference_year) if reference_year is not None else None
+    with ThreadPoolExecutor(1) as background:
+        # each hamlet's movement lists (a workbook each) are rendered by worker processes while this
+        # process makes the other files: otherwise one core idles through ~15 s of them at a million households
+        if ruleset is not None and movements is not None:
             heading = publication_heading(settings, ruleset, reference_year, classified, published_on)
-            hamlet_names = {h.code: h.name for h in settings.hamlets}
-            reasons = movements_mod.reasons_by_submission(classified)
-            commune_lists = movements_mod.movement_lists(movements, reasons)
-            files.update(printable_lists(commune_lists, heading, "commune/bien-dong", "bien-dong"))
-            # each hamlet's own movement lists, beside its other lists (a workbook each: worker processes for a province)
+            commune_lists = movements_mod.movement_lists(movements, movements_mod.reasons_by_submission(classified))
             by_hamlet = movements_mod.hamlet_movement_lists(commune_lists, list(hamlet_names))
             jobs = [(by_hamlet[code], heading, f"hamlets/{code}/bien-dong", "bien-dong", name) for code, name in hamlet_names.items()]
-            for rendered in run_parts(printable_lists, jobs, workers_for(len(classified), PARALLEL_FROM, len(jobs))):
+            hamlet_lists = background.submit(run_parts, printable_lists, jobs, workers_for(len(classified), PARALLEL_FROM, len(jobs)))
+            del by_hamlet, jobs
+        record = corrections.households_record(classified, checked.excluded)
+        previous_folder = current_publication(folder.publications)
+        previous = corrections.read_households_record(previous_folder / "commune" / "households.csv") if previous_folder else None
+        changes = corrections.class_changes(previous, record, report.corrections)
+        del previous
+        files = quality.report_files(checked.issues, report.households, checked.excluded, questionnaire, hamlet_names=hamlet_names,
+                                     commune_name=settings.commune.name, published_on=published_on)
+        files["commune/households.csv"] = CsvParts.rows_of(record)
+        # who lives in each listed household, for the certificates `rasoat round documents` prints
+        files["commune/thanh-vien.csv"] = CsvParts.rows_of(member_list(classified, checked.members,
+                                                                       questionnaire.choice_labels.get("relationship", {})))
+        if report.inputs is not None:  # which raw submission versions this publication read, with checksums
+            files["inputs.csv"] = CsvParts.rows_of(report.inputs.reset_index(drop=True))
+        # next year's phones preload this publication's households (rasoat forms build reads the same record)
+        preloaded = record.loc[(record["household_class"] != corrections.EXCLUDED).to_numpy(dtype=bool), list(build.PRELOAD_COLUMNS)]
+        files["preload/previous_households.csv"] = build.previous_households_csv(preloaded)  # (its columns only: no copy of the whole record)
+        if ruleset is not None and ruleset.indicators:  # the facts are worked out as the file is written, a part at a time
+            files["commune/chi-tiet-chi-so.csv"] = facts_mod.facts_detail_parts(classified, checked.members, ruleset, fact_labels())
+        if ruleset is not None and movements is not None:
+            files.update(printable_lists(commune_lists, heading, "commune/bien-dong", "bien-dong"))
+            for rendered in hamlet_lists.result():
                 files.update(rendered)
             files["commune/bien-dong/movements.csv"] = CsvParts.rows_of(movements)
     tables = {"Sửa lỗi đã ghi nhận": corrections.audit_table(report.corrections),
