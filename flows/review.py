@@ -222,8 +222,13 @@ def report_task(classified: pd.DataFrame, checked: checks.CheckedTables, report:
             commune_lists = movements_mod.movement_lists(movements, movements_mod.reasons_by_submission(classified))
             by_hamlet = movements_mod.hamlet_movement_lists(commune_lists, list(hamlet_names))
             jobs = [(by_hamlet[code], heading, f"hamlets/{code}/bien-dong", "bien-dong", name) for code, name in hamlet_names.items()]
-            hamlet_lists = background.submit(run_parts, printable_lists, jobs, workers_for(len(classified), PARALLEL_FROM, len(jobs)))
-            del by_hamlet, jobs
+            workers = workers_for(len(classified), PARALLEL_FROM, len(jobs))
+            # in this process (a commune), they wait for the end: a thread beside it would only share its core
+            hamlet_lists = background.submit(run_parts, printable_lists, jobs, workers) if workers > 1 else None
+            commune_movement_files = printable_lists(commune_lists, heading, "commune/bien-dong", "bien-dong")
+            del by_hamlet, commune_lists  # (as files: a million households' lists are not held through the rest)
+            if hamlet_lists is not None:
+                del jobs
         record = corrections.households_record(classified, checked.excluded)
         previous_folder = current_publication(folder.publications)
         previous = corrections.read_households_record(previous_folder / "commune" / "households.csv") if previous_folder else None
@@ -243,9 +248,10 @@ def report_task(classified: pd.DataFrame, checked: checks.CheckedTables, report:
         if ruleset is not None and ruleset.indicators:  # the facts are worked out as the file is written, a part at a time
             files["commune/chi-tiet-chi-so.csv"] = facts_mod.facts_detail_parts(classified, checked.members, ruleset, fact_labels())
         if ruleset is not None and movements is not None:
-            files.update(printable_lists(commune_lists, heading, "commune/bien-dong", "bien-dong"))
-            for rendered in hamlet_lists.result():
+            files.update(commune_movement_files)
+            for rendered in hamlet_lists.result() if hamlet_lists is not None else run_parts(printable_lists, jobs, 1):
                 files.update(rendered)
+            release_freed_memory()  # what the thread that waited for the workers allocated, in its own heap
             files["commune/bien-dong/movements.csv"] = CsvParts.rows_of(movements)
     tables = {"Sửa lỗi đã ghi nhận": corrections.audit_table(report.corrections),
               "Thay đổi so với lần trước": corrections.class_changes_table(changes)}
