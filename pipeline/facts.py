@@ -22,14 +22,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from rasoat.pipeline.classify import evaluate_expression, used_columns
 from rasoat.pipeline.ordering import sorted_rows
 from rasoat.pipeline.publish import CsvParts
 from rasoat.settings import Indicator, RuleSet
 
 FACT_COLUMNS = ["submission_id", "household_id", "hamlet", "indicator", "name", "deprived", "fact", "confidence", "provisional"]
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
-_IDENTIFIER = re.compile(r"(?<![@\w.'\"])([A-Za-z_][A-Za-z0-9_]*)(?![\w'\"(])")
-_KEYWORDS = {"and", "or", "not", "in", "True", "False", "None", "is"}
 # Columns derived by tidy that have no question of their own.
 _EXTRA_LABELS = {"members": "số nhân khẩu", "age": "tuổi", "position": "thành viên số"}
 _BOOL_TEXT = {True: "có", False: "không"}
@@ -87,16 +86,6 @@ def _value_text(column: str | None, value, labels: Labels) -> str:
     except ImportError:  # pragma: no cover
         pass
     return number_text(value)
-
-
-def used_columns(expression: str, frame: pd.DataFrame) -> list[str]:
-    """The frame's columns an expression uses, in order of appearance (no @parameters)."""
-    text = re.sub(r"'[^']*'|\"[^\"]*\"", "''", " ".join(expression.split()))
-    seen: list[str] = []
-    for name in _IDENTIFIER.findall(text):
-        if name not in _KEYWORDS and name in frame.columns and name not in seen:
-            seen.append(name)
-    return seen
 
 
 def _coded_texts(values: pd.Series, column: str | None, labels: Labels) -> tuple[np.ndarray, np.ndarray]:
@@ -194,13 +183,6 @@ def submission_keys(households: pd.DataFrame, members: pd.DataFrame) -> Submissi
     return SubmissionKeys(codes[:len(households)], codes[len(households):], members["submission_id"].notna().to_numpy(dtype=bool), len(distinct))
 
 
-def _eval(frame: pd.DataFrame, expression: str, parameters: dict):
-    """`frame.eval` (python engine) over only the columns the expression names: pandas resolves every column otherwise."""
-    if "`" not in expression and expression.isascii():
-        frame = frame[used_columns(expression, frame)]
-    return frame.eval(expression, engine="python", local_dict=parameters)
-
-
 def _template_columns(frame: pd.DataFrame, template: str | None, columns: list[str]) -> pd.DataFrame:
     """`frame` narrowed to the columns `template` (or, without one, `columns`) uses: rows are then cheap to select."""
     if not template:
@@ -221,7 +203,7 @@ def _rendered(template: str, frame: pd.DataFrame, parameters: dict, labels: Labe
         if expression.startswith("@") and expression[1:] in parameters:
             coded.append((np.zeros(len(frame), dtype=np.int64), np.array([_value_text(None, parameters[expression[1:]], labels)], dtype=object)))
         else:  # evaluated over all of `frame`: a template sees its own rows
-            values = _eval(frame, expression, parameters)
+            values = evaluate_expression(frame, expression, parameters)
             if not isinstance(values, pd.Series):
                 values = pd.Series([values] * len(frame), index=frame.index)
             coded.append(_coded_texts(values, expression if expression in frame.columns else None, labels))
@@ -300,7 +282,7 @@ def indicator_facts(indicator: Indicator, households: pd.DataFrame, members: pd.
     if members.empty:
         matches = np.zeros(len(members), dtype=bool)
     else:
-        matches = _eval(members, expression, parameters)
+        matches = evaluate_expression(members, expression, parameters)
         matches = pd.Series(matches, index=members.index) if not isinstance(matches, pd.Series) else matches
         matches = matches.astype("boolean").fillna(False).to_numpy(dtype=bool)
     matched = np.flatnonzero(matches)
