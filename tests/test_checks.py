@@ -228,3 +228,47 @@ def test_same_name_groups_link_exactly_the_pairs_that_do_not_contradict():
                         union(i, j)
 
         assert components(n, lambda union: _link_compatible(list(range(n)), hid, cccd, union)) == components(n, pairwise), (hid, cccd)
+
+
+def test_duplicate_groups_are_those_of_linking_every_pair():
+    """find_duplicates groups households exactly as linking every pair would (same household ID, same
+    CCCD, or same folded name in the same hamlet without contradicting IDs), transitively; random
+    communes where many same-name groups have both IDs everywhere (the groups it skips)."""
+    import random
+    import re
+
+    r = random.Random(11)
+    for _ in range(200):
+        n = r.randint(2, 14)
+        rows = [{"submission_id": f"s{i:02d}", "household_id": r.choice([None, "H1", "H2", "H3", "H4", "H5"]),
+                 "head_id_number": r.choice([None, "091085624921", "091085624922", "091085624923", "091085624924"]),
+                 "head_name": r.choice(["Lê Văn Tám", "Le Van Tam", "Trần Thị Bích", None]), "hamlet": r.choice(["A01", "A02"]),
+                 "review_state": "received", "submitted_at": f"2026-10-{1 + i:02d}T08:00:00Z"} for i in range(n)]
+        frame = _hh(rows)
+        hid = [h.upper() if isinstance(h, str) else None for h in frame["household_id"]]
+        cccd = [c if isinstance(c, str) else None for c in frame["head_id_number"]]
+        name = [fold(v) if isinstance(v, str) else None for v in frame["head_name"]]
+        parent = list(range(n))
+
+        def find(i):
+            while parent[i] != i:
+                i = parent[i]
+            return i
+
+        for i in range(n):
+            for j in range(i + 1, n):
+                same_name = name[i] and name[i] == name[j] and frame["hamlet"][i] == frame["hamlet"][j]
+                contradict = (hid[i] and hid[j] and hid[i] != hid[j]) or (cccd[i] and cccd[j] and cccd[i] != cccd[j])
+                if (hid[i] and hid[i] == hid[j]) or (cccd[i] and cccd[i] == cccd[j]) or (same_name and not contradict):
+                    a, b = find(i), find(j)
+                    parent[max(a, b)] = min(a, b)
+        expected: dict[int, set] = {}
+        for i in range(n):
+            expected.setdefault(find(i), set()).add(f"s{i:02d}")
+        dropped, issues = find_duplicates(frame)
+        found: dict[str, set] = {}
+        for sid, message in zip(issues["submission_id"], issues["message"]):
+            kept = re.search(r"giữ phiếu (s\d+)", message).group(1)
+            found.setdefault(kept, {kept}).add(sid)
+        assert sorted(map(sorted, found.values())) == sorted(sorted(g) for g in expected.values() if len(g) > 1), rows
+        assert sorted(frame.loc[dropped, "submission_id"]) == sorted(issues["submission_id"])
