@@ -387,7 +387,8 @@ def check_tables(tidy: TidyTables, questionnaire: Questionnaire, bounding_box=No
                                  f"phiếu theo phiên bản biểu mẫu khác (hiện hành: {questionnaire.version}); kiểm tra các câu mới"))
 
     # Signals for supervisors (per enumerator).
-    issues.append(quality.quality_signals(hh, members, questionnaire))
+    prints = None if tidy.fingerprints is None else tidy.fingerprints[readable_all.to_numpy(dtype=bool)]
+    issues.append(quality.quality_signals(hh, members, questionnaire, prints))
 
     dropped_index, dup_issue = find_duplicates(hh)
     issues.append(dup_issue)

@@ -41,9 +41,11 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from rasoat.forms import Field, Questionnaire
+from rasoat.pipeline.fingerprints import answer_fingerprint
 from rasoat.pipeline.schemas import field_rules
 from rasoat.pipeline.tidy import (
     MAX_TEXT, NAME_FIELDS, TidyTables, _choice_matcher, _missing, clean_digits, clean_name, clean_text, concat_issues,
@@ -380,7 +382,20 @@ def apply_corrections(tidy: TidyTables, corrections: pd.DataFrame, questionnaire
     )
     audit["applied"] = audit["result"].isin(["applied", "superseded"])
     audit = audit.reindex(columns=AUDIT_COLUMNS)
-    return TidyTables(households=households, members=members, issues=concat_issues([issues])), audit
+    return TidyTables(households=households, members=members, issues=concat_issues([issues]),
+                      fingerprints=_refingerprinted(tidy.fingerprints, households, members, set(touched), questionnaire)), audit
+
+
+def _refingerprinted(prints: pd.Series | None, households: pd.DataFrame, members: pd.DataFrame, touched: set[str],
+                     questionnaire: Questionnaire) -> pd.Series | None:
+    """The answer fingerprints with those of the corrected submissions worked out again from their corrected answers."""
+    if prints is None or not touched:
+        return prints
+    at = households["submission_id"].isin(touched).to_numpy(dtype=bool)
+    again = answer_fingerprint(households[at], members[members["submission_id"].isin(touched).to_numpy(dtype=bool)], questionnaire)
+    out = prints.to_numpy(dtype=np.uint64, copy=True)
+    out[at] = again.to_numpy(dtype=np.uint64)
+    return pd.Series(out, index=prints.index, name=prints.name)
 
 
 def audit_table(audit: pd.DataFrame) -> pd.DataFrame:

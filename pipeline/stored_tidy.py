@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from rasoat.forms import Questionnaire
 from rasoat.pipeline import tidy
+from rasoat.pipeline.fingerprints import answer_fingerprint
 from rasoat.pipeline.rawstore import RawStore
 from rasoat.pipeline.workers import release_freed_memory, run_parts, workers_for
 
@@ -30,11 +32,12 @@ class TidyColumns:
     households: dict[str, pd.Series]
     members: dict[str, pd.Series]
     issues: pd.DataFrame
+    fingerprints: pd.Series  # the households' answer fingerprints, worked out in the worker (see `fingerprints`)
 
     @classmethod
-    def of(cls, tables: tidy.TidyTables) -> TidyColumns:
+    def of(cls, tables: tidy.TidyTables, questionnaire: Questionnaire) -> TidyColumns:
         return cls({c: tables.households[c] for c in tables.households.columns}, {c: tables.members[c] for c in tables.members.columns},
-                   tables.issues)
+                   tables.issues, answer_fingerprint(tables.households, tables.members, questionnaire))
 
 
 def concat_tables(parts: list[TidyColumns]) -> tidy.TidyTables:
@@ -57,7 +60,8 @@ def concat_tables(parts: list[TidyColumns]) -> tidy.TidyTables:
 
     households = joined([p.households for p in parts])
     members = joined([p.members for p in parts])
-    return tidy.TidyTables(households=households, members=members, issues=tidy.concat_issues(p.issues for p in parts))
+    prints = pd.Series(np.concatenate([p.fingerprints.to_numpy(dtype=np.uint64) for p in parts]), index=households.index, name="fingerprint")
+    return tidy.TidyTables(households=households, members=members, issues=tidy.concat_issues(p.issues for p in parts), fingerprints=prints)
 
 
 def tidy_chunk(url: str, rows: pd.DataFrame, questionnaire: Questionnaire) -> TidyColumns:
@@ -66,7 +70,7 @@ def tidy_chunk(url: str, rows: pd.DataFrame, questionnaire: Questionnaire) -> Ti
         payloads = store.payloads_of(rows["store_id"], utf8=True)  # the column reader parses bytes
     read = tidy.read_submissions(rows.assign(payload=rows["store_id"].map(payloads)), questionnaire)
     del payloads  # the chunk's JSON (~100 MB) is not held while its answers are typed
-    return TidyColumns.of(tidy.typed_tables(read, questionnaire))
+    return TidyColumns.of(tidy.typed_tables(read, questionnaire), questionnaire)
 
 
 def tidy_stored(url: str, current: pd.DataFrame, questionnaire: Questionnaire, workers: int | None = None) -> tidy.TidyTables:

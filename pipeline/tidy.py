@@ -60,6 +60,9 @@ class TidyTables:
     households: pd.DataFrame  # one row per submission (its current version); `readable` False = payload unreadable
     members: pd.DataFrame  # one row per member, `submission_id` links to households, `position` 1-based
     issues: pd.DataFrame  # ISSUE_COLUMNS
+    # `fingerprints.answer_fingerprint` per household (indexed like `households`) when worked out
+    # with the tidying, as a province's workers do; None: the quality signals work them out
+    fingerprints: pd.Series | None = None
 
 
 def _missing(value: Any) -> bool:

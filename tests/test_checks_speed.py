@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from _households import QUESTIONNAIRE, SETTINGS, household, tidy
-from rasoat.pipeline import checks, quality, schemas
+from rasoat.pipeline import checks, fingerprints, quality, schemas
 from rasoat.pipeline.tidy import ISSUE_COLUMNS, TidyTables
 
 
@@ -112,22 +112,22 @@ def test_a_column_of_the_wrong_type_is_one_schema_row():
 def test_value_hashes_equal_for_equal_text_and_alike_for_missing_and_empty():
     frame = pd.DataFrame({"a": pd.Series(["x", "", None, "x", "1", 1, np.nan], dtype=object),
                           "b": pd.array([1, 2, 3, 1, 4, 4, 3], dtype="Int64")})
-    h = quality._value_hashes(frame, ["a", "b"])
+    h = fingerprints._value_hashes(frame, ["a", "b"])
     assert h[0] == h[3] and h[4] == h[5]  # the same answers; 1 and "1" read alike
     assert h[2] == h[6] and h[1] != h[2]  # missing alike; (b differs)
-    assert quality._column_hashes(frame["a"])[1] == quality._column_hashes(frame["a"])[2]  # "" as missing
+    assert fingerprints._column_hashes(frame["a"])[1] == fingerprints._column_hashes(frame["a"])[2]  # "" as missing
     assert len(set(h[[0, 1, 4]].tolist())) == 3
     # a row's hash does not depend on the other rows (members are hashed unsorted, then reordered)
     order = np.array([6, 2, 0, 5, 1, 3, 4])
-    assert (quality._value_hashes(frame.iloc[order], ["a", "b"]) == h[order]).all()
+    assert (fingerprints._value_hashes(frame.iloc[order], ["a", "b"]) == h[order]).all()
 
 
 def test_fingerprint_does_not_depend_on_the_members_row_order():
     t = tidy([household(0), household(1), household(0, water_source="well")])
     members = t.members
     shuffled = members.sample(frac=1, random_state=3)
-    a = quality.answer_fingerprint(t.households, members, QUESTIONNAIRE)
-    b = quality.answer_fingerprint(t.households, shuffled, QUESTIONNAIRE)
+    a = fingerprints.answer_fingerprint(t.households, members, QUESTIONNAIRE)
+    b = fingerprints.answer_fingerprint(t.households, shuffled, QUESTIONNAIRE)
     pd.testing.assert_series_equal(a, b)
     assert a.nunique() == 3
 
@@ -149,9 +149,9 @@ def test_check_tables_leaves_its_input_unchanged_and_flags_member_rules():
 def test_column_hashes_fold_as_pandas_combines_a_frames_columns():
     rng = np.random.default_rng(7)
     frame = pd.DataFrame({f"c{k}": rng.integers(0, 2**62, 50, dtype=np.uint64) for k in range(6)})
-    folded = quality._folded((pd.util.hash_array(frame[c].to_numpy()) for c in frame), frame.shape[1], len(frame))
+    folded = fingerprints._folded((pd.util.hash_array(frame[c].to_numpy()) for c in frame), frame.shape[1], len(frame))
     assert (folded == pd.util.hash_pandas_object(frame, index=False).to_numpy()).all()
-    assert len(quality._folded(iter([]), 0, 0)) == 0
+    assert len(fingerprints._folded(iter([]), 0, 0)) == 0
 
 
 @pytest.mark.parametrize("values", [
