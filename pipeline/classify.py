@@ -35,8 +35,14 @@ _IDENTIFIER = re.compile(r"(?<![@\w.'\"])([A-Za-z_][A-Za-z0-9_]*)(?![\w'\"(])")
 _KEYWORDS = {"and", "or", "not", "in", "True", "False", "None", "is"}
 
 
+def names_readable(expression: str) -> bool:
+    """Whether `used_columns` finds every column the expression names: not when a name is
+    backquoted or not ASCII (then a caller uses the whole frame)."""
+    return "`" not in expression and expression.isascii()
+
+
 def used_columns(expression: str, frame: pd.DataFrame) -> list[str]:
-    """The frame's columns an expression uses, in order of appearance (no @parameters)."""
+    """The frame's columns an expression uses, in order of appearance (no @parameters; see `names_readable`)."""
     text = re.sub(r"'[^']*'|\"[^\"]*\"", "''", " ".join(expression.split()))
     seen: list[str] = []
     for name in _IDENTIFIER.findall(text):
@@ -49,7 +55,7 @@ def evaluate_expression(frame: pd.DataFrame, expression: str, parameters: dict):
     """`frame.eval` (python engine) of a rule set's expression over only the columns it names:
     pandas resolves every column of the frame otherwise (~6 ms an expression on a household table
     of a hundred columns, whatever its length). Backquoted or non-ASCII names: the whole frame."""
-    if "`" not in expression and expression.isascii():
+    if names_readable(expression):
         frame = frame[used_columns(expression, frame)]
     return frame.eval(expression, engine="python", local_dict=parameters)
 
@@ -62,12 +68,11 @@ def _evaluate(frame: pd.DataFrame, expression: str, parameters: dict) -> pd.Seri
     return result.astype("boolean").fillna(False).astype(bool)
 
 
-def member_households(households: pd.DataFrame, members: pd.DataFrame) -> np.ndarray:
-    """Each member's household as a row position in `households` (-1: none), worked out once
-    for all indicators instead of grouping by the submission ID text for each."""
-    ids = pd.Index(households["submission_id"])
+def member_households(ids: pd.Index, members: pd.DataFrame) -> np.ndarray:
+    """Each member's household as a row position among the households' submission `ids` (-1: none),
+    worked out once for all indicators instead of grouping by the submission ID text for each."""
     if not ids.is_unique:  # not after the checks; tables given by hand could be
-        first = pd.Series(np.arange(len(households)), index=households["submission_id"]).groupby(level=0).first()
+        first = pd.Series(np.arange(len(ids)), index=ids).groupby(level=0).first()
         return first.reindex(members["submission_id"]).fillna(-1).astype(np.int64).to_numpy()
     return ids.get_indexer(members["submission_id"])
 
@@ -78,7 +83,7 @@ def indicator_deprivation(indicator: Indicator, households: pd.DataFrame, member
     if indicator.kind == "household":
         return _evaluate(households, indicator.household, parameters)
     matches = _evaluate(members, indicator.member, parameters).to_numpy()
-    position = member_households(households, members) if households_of_members is None else households_of_members
+    position = member_households(pd.Index(households["submission_id"]), members) if households_of_members is None else households_of_members
     known = position >= 0
     n = len(households)
     hits = np.bincount(position[known & matches], minlength=n)
@@ -192,7 +197,8 @@ def classify_households(households: pd.DataFrame, members: pd.DataFrame, ruleset
 
     deprived_columns = []
     provisional_ids = {i.id for i in ruleset.indicators if i.provisional}
-    households_of_members = member_households(out, members)
+    submission_ids = pd.Index(out["submission_id"])  # its uniqueness, worked out once, serves the workers' count below too
+    households_of_members = member_households(submission_ids, members)
     for indicator in ruleset.indicators:
         column = f"deprived_{indicator.id}"
         out[column] = indicator_deprivation(indicator, out, members, ruleset.parameters, households_of_members).to_numpy()
@@ -220,7 +226,7 @@ def classify_households(households: pd.DataFrame, members: pd.DataFrame, ruleset
 
     worker_line = out["area_type"].map({"rural": ruleset.low_income_worker_line.rural, "urban": ruleset.low_income_worker_line.urban}).astype(float)
     working = members["labour_status"].isin(WORKING_STATUSES).to_numpy(dtype=bool)
-    if pd.Index(out["submission_id"]).is_unique:  # each member's household position, found once above
+    if submission_ids.is_unique:  # each member's household position, found once above
         counted = working & (households_of_members >= 0) & members["submission_id"].notna().to_numpy(dtype=bool)
         out["workers"] = np.bincount(households_of_members[counted], minlength=len(out)).astype("int64")
     else:  # a submission ID on several rows (tables given by hand): each of them counts its members

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from rasoat.pipeline.classify import evaluate_expression, used_columns
+from rasoat.pipeline.classify import evaluate_expression, names_readable, used_columns
 from rasoat.pipeline.ordering import sorted_rows
 from rasoat.pipeline.publish import CsvParts
 from rasoat.settings import Indicator, RuleSet
@@ -188,7 +188,7 @@ def _template_columns(frame: pd.DataFrame, template: str | None, columns: list[s
     if not template:
         return frame[columns]
     expressions = [m.group(1).strip() for m in _PLACEHOLDER.finditer(template)]
-    if any("`" in e or not e.isascii() for e in expressions):
+    if not all(names_readable(e) for e in expressions):
         return frame
     return frame[list(dict.fromkeys(c for e in expressions for c in used_columns(e, frame)))]
 
@@ -487,7 +487,7 @@ def _fact_columns(ruleset: RuleSet, households: pd.DataFrame, members: pd.DataFr
     for ind in ruleset.indicators:
         expressions += [e for e in (ind.household, ind.member) if e]
         expressions += [m.group(1).strip() for t in (ind.fact, ind.fact_not) if t for m in _PLACEHOLDER.finditer(t)]
-    if any("`" in e or not e.isascii() for e in expressions):
+    if not all(names_readable(e) for e in expressions):
         return list(households.columns), list(members.columns)
     named = {c for e in expressions for frame in (households, members) for c in used_columns(e, frame)}
     keys = ["submission_id", "household_id", "hamlet", *(f"deprived_{ind.id}" for ind in ruleset.indicators)]
