@@ -299,7 +299,6 @@ def classify_task(checked: checks.CheckedTables, settings: Settings, reference_y
     """(classified households, issue rows where the phone's summary disagrees)."""
     stage_log.info("classify:start")
     ruleset = settings.ruleset_for(reference_year)
-    classify.check_ruleset_expressions(ruleset, checked.households, checked.members)
     classified = classify.classify_households(checked.households, checked.members, ruleset, settings.hamlets)
     stage_log.info("classify:classes households=%d", len(classified))
     classified = with_points(classified, checked.members, settings, ruleset)

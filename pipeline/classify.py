@@ -7,13 +7,12 @@ expression over the member or household table, the deprivation count, and the cl
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from rasoat.pipeline.expressions import evaluate_expression
 from rasoat.settings import ConfigError, Hamlet, Indicator, RuleSet
 
 POOR, NEAR_POOR, AVERAGE, NOT_POOR = "poor", "near_poor", "average", "not_poor"
@@ -29,35 +28,6 @@ WORKING_STATUSES = ("wage_worker", "self_employed")
 def vnd(amount: float | int) -> str:
     """1320000 → '1.320.000' (Vietnamese thousands separator)."""
     return f"{int(round(amount)):,}".replace(",", ".")
-
-
-_IDENTIFIER = re.compile(r"(?<![@\w.'\"])([A-Za-z_][A-Za-z0-9_]*)(?![\w'\"(])")
-_KEYWORDS = {"and", "or", "not", "in", "True", "False", "None", "is"}
-
-
-def names_readable(expression: str) -> bool:
-    """Whether `used_columns` finds every column the expression names: not when a name is
-    backquoted or not ASCII (then a caller uses the whole frame)."""
-    return "`" not in expression and expression.isascii()
-
-
-def used_columns(expression: str, frame: pd.DataFrame) -> list[str]:
-    """The frame's columns an expression uses, in order of appearance (no @parameters; see `names_readable`)."""
-    text = re.sub(r"'[^']*'|\"[^\"]*\"", "''", " ".join(expression.split()))
-    seen: list[str] = []
-    for name in _IDENTIFIER.findall(text):
-        if name not in _KEYWORDS and name in frame.columns and name not in seen:
-            seen.append(name)
-    return seen
-
-
-def evaluate_expression(frame: pd.DataFrame, expression: str, parameters: dict):
-    """`frame.eval` (python engine) of a rule set's expression over only the columns it names:
-    pandas resolves every column of the frame otherwise (~6 ms an expression on a household table
-    of a hundred columns, whatever its length). Backquoted or non-ASCII names: the whole frame."""
-    if names_readable(expression):
-        frame = frame[used_columns(expression, frame)]
-    return frame.eval(expression, engine="python", local_dict=parameters)
 
 
 def _evaluate(frame: pd.DataFrame, expression: str, parameters: dict) -> pd.Series:
@@ -98,17 +68,11 @@ def indicator_deprivation(indicator: Indicator, households: pd.DataFrame, member
     return pd.Series(per, index=households.index, dtype=bool)
 
 
-def check_ruleset_expressions(ruleset: RuleSet, households: pd.DataFrame, members: pd.DataFrame) -> None:
-    """Fail early, naming the file and the indicator, if an expression cannot be evaluated."""
-    for position, indicator in enumerate(ruleset.indicators):
-        try:
-            indicator_deprivation(indicator, households.head(5), members.head(20), ruleset.parameters)
-        except Exception as exc:  # any pandas error is a config mistake here
-            key = "household" if indicator.kind == "household" else "member"
-            raise ConfigError(
-                f"{ruleset.source_file}: indicators[{position}] ({indicator.id}).{key}: "
-                f"cannot evaluate the expression ({type(exc).__name__}: {exc})"
-            ) from None
+def _expression_error(ruleset: RuleSet, position: int, indicator: Indicator, exc: Exception) -> ConfigError:
+    """A rule set expression that cannot be evaluated is a config mistake: named by file and indicator."""
+    key = "household" if indicator.kind == "household" else "member"
+    return ConfigError(f"{ruleset.source_file}: indicators[{position}] ({indicator.id}).{key}: "
+                       f"cannot evaluate the expression ({type(exc).__name__}: {exc})")
 
 
 def _distinct(keys: pd.DataFrame, text) -> tuple[np.ndarray, list]:
@@ -179,9 +143,18 @@ def _reasons(out: pd.DataFrame, ruleset: RuleSet, names: dict[str, str]) -> pd.a
     return pd.arrays.ArrowStringArray(joined).astype(REASON_DTYPE)
 
 
+def _by_area(area_type: pd.Series, amounts) -> pd.Series:
+    """The rural or urban amount (an income line) of each household's area type, as float (NaN for
+    any other type); compared as text once, not looked up in a dict per household."""
+    area = area_type.to_numpy(dtype=object)
+    rural, urban = (np.nan if a is None else float(a) for a in (amounts.rural, amounts.urban))  # None: not set in this rule set
+    return pd.Series(np.select([area == "rural", area == "urban"], [rural, urban], np.nan), index=area_type.index)
+
+
 def classify_households(households: pd.DataFrame, members: pd.DataFrame, ruleset: RuleSet, hamlets: tuple[Hamlet, ...],
                         area_column: str | None = None) -> pd.DataFrame:
-    """One row per household: income, each indicator, the count, the class and the reason.
+    """One row per household: income, each indicator, the count, the class and the reason. An
+    indicator's expression that cannot be evaluated raises a ConfigError naming the file and indicator.
 
     The area type (which income line) is the hamlet's from config; `area_column` names a column
     whose non-empty values take precedence (tables given by hand, see docs/data-contract.md).
@@ -199,9 +172,13 @@ def classify_households(households: pd.DataFrame, members: pd.DataFrame, ruleset
     provisional_ids = {i.id for i in ruleset.indicators if i.provisional}
     submission_ids = pd.Index(out["submission_id"])  # its uniqueness, worked out once, serves the workers' count below too
     households_of_members = member_households(submission_ids, members)
-    for indicator in ruleset.indicators:
+    for position, indicator in enumerate(ruleset.indicators):
         column = f"deprived_{indicator.id}"
-        out[column] = indicator_deprivation(indicator, out, members, ruleset.parameters, households_of_members).to_numpy()
+        try:
+            deprived = indicator_deprivation(indicator, out, members, ruleset.parameters, households_of_members)
+        except Exception as exc:  # any pandas error is a config mistake here
+            raise _expression_error(ruleset, position, indicator, exc) from None
+        out[column] = deprived.to_numpy()
         deprived_columns.append(column)
     flags = out[deprived_columns]
     ids = [c.removeprefix("deprived_") for c in deprived_columns]
@@ -212,8 +189,8 @@ def classify_households(households: pd.DataFrame, members: pd.DataFrame, ruleset
         mask |= out[column].to_numpy().astype(np.int64) << bit
     out["deprived_indicators"] = _per_distinct(mask.to_frame(), lambda k: ", ".join(i for b, i in enumerate(ids) if k[0] >> b & 1))
 
-    line = out["area_type"].map({"rural": ruleset.income_line.rural, "urban": ruleset.income_line.urban}).astype(float)
-    upper = out["area_type"].map({"rural": ruleset.average_living_upper.rural, "urban": ruleset.average_living_upper.urban}).astype(float)
+    line = _by_area(out["area_type"], ruleset.income_line)
+    upper = _by_area(out["area_type"], ruleset.average_living_upper)
     income = out["income_per_capita_month"]
     below_line = income <= line
     cutoff = ruleset.deprivation_cutoff.value
@@ -224,7 +201,7 @@ def classify_households(households: pd.DataFrame, members: pd.DataFrame, ruleset
     out["class_label"] = out["household_class"].map(CLASS_LABELS)
     out["income_line"] = line
 
-    worker_line = out["area_type"].map({"rural": ruleset.low_income_worker_line.rural, "urban": ruleset.low_income_worker_line.urban}).astype(float)
+    worker_line = _by_area(out["area_type"], ruleset.low_income_worker_line)
     working = members["labour_status"].isin(WORKING_STATUSES).to_numpy(dtype=bool)
     if submission_ids.is_unique:  # each member's household position, found once above
         counted = working & (households_of_members >= 0) & members["submission_id"].notna().to_numpy(dtype=bool)

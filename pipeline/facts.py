@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from rasoat.pipeline.classify import evaluate_expression, names_readable, used_columns
+from rasoat.pipeline.expressions import evaluate_expression, names_readable, used_columns
 from rasoat.pipeline.ordering import sorted_rows
 from rasoat.pipeline.publish import CsvParts
 from rasoat.settings import Indicator, RuleSet

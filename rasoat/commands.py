@@ -87,7 +87,6 @@ def classify_command(
         hh_raw, mm_raw = read_household_tables(households_file, members_file)
         households, members = prepare_tables(hh_raw, mm_raw, questionnaire, settings.hamlets,
                                              names=(households_file.name, members_file.name))
-        classify.check_ruleset_expressions(ruleset, households, members)
         result = classify.classify_households(households, members, ruleset, settings.hamlets, area_column=AREA_COLUMN)
         result = facts.with_facts(result, facts.facts_table(result, members, ruleset, facts.labels_from_questionnaire(questionnaire)))
         if settings.points_table is not None:

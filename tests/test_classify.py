@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rasoat.pipeline.classify import NEAR_POOR, NOT_POOR, POOR, AVERAGE, check_ruleset_expressions, classify_households, vnd
+from rasoat.pipeline.classify import NEAR_POOR, NOT_POOR, POOR, AVERAGE, classify_households, vnd
 from rasoat.settings import ConfigError, load_settings
 
 SETTINGS = load_settings()
@@ -152,7 +152,7 @@ def test_a_broken_expression_names_the_file_and_indicator(tmp_path):
     bad = RULES_2026.model_copy(update={"indicators": [RULES_2026.indicators[0].model_copy(update={"member": "age >>> 3"})]})
     hh, m = frames([household("x")], [adult("x")])
     with pytest.raises(ConfigError, match=r"2022-2026.yaml: indicators\[0\] \(E1\)\.member"):
-        check_ruleset_expressions(bad, hh, m)
+        classify_households(hh, m, bad, SETTINGS.hamlets)
 
 
 def test_vnd_uses_dots():
