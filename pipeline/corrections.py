@@ -68,7 +68,7 @@ _VI_HEADERS = {
 }
 _MEMBER_FIELD = re.compile(r"^\s*(\w+)\s*\[\s*(\d+)\s*\]\s*\.\s*(\w+)\s*$")
 _NOT_CORRECTABLE = {"start", "end", "deviceid", "today", "username", "phonenumber", "audit", "note"}
-_FORMULA_QUOTE = re.compile(r"^'(?=[=+\-@\t\r])")
+_FORMULA_QUOTE = re.compile(r"^'(?=[=+\-@\t\r'])")  # the quote `publish.neutralise` put before a formula sign or a quote
 RESULT_MESSAGES = {
     "applied": "đã áp dụng",
     "superseded": "đã áp dụng nhưng bị sửa đè bởi dòng sau cùng ô",

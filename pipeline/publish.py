@@ -180,9 +180,14 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # --------------------------------------------------------------------------------------------
 
 
+_QUOTED_SECOND = frozenset((*_FORMULA_STARTS, "'"))  # after a first quote: what a reader takes that quote off before
+
+
 def neutralise(text: str) -> str:
-    """Prefix ``'`` to text a spreadsheet would read as a formula (``= + - @``, tab, CR)."""
-    if text.startswith(_FORMULA_STARTS):
+    """Prefix ``'`` to text a spreadsheet would read as a formula (``= + - @``, tab, CR), and to text
+    whose quote a reader would take off (``'`` then one of those or another ``'``): reading removes
+    one quote before them (`corrections.read_households_record`), so every text comes back as it was."""
+    if text.startswith(_FORMULA_STARTS) or (text[:1] == "'" and text[1:2] in _QUOTED_SECOND):
         return "'" + text
     return text
 
@@ -484,8 +489,8 @@ def _header(value: Any) -> str:
 # millions of cells. Columns of a dtype not handled here fall back to the per-value functions.
 
 _SEP = "\x00"  # joins a column's texts to treat them in one call; NFC never composes across it
-_FORMULA_AFTER_SEP = re.compile("\x00[=+\\-@\t\r]")
-_FORMULA_CODES = [ord(c) for c in _FORMULA_STARTS]
+_NEUTRALISED_AFTER_SEP = re.compile("\x00(?:[=+\\-@\t\r]|'[=+\\-@\t\r'])")  # a text `neutralise` changes
+_NEUTRALISED_FIRST = [ord(c) for c in (*_FORMULA_STARTS, "'")]
 _CRLF = "\r\n"  # the publication's CSV line end
 _TRUE_FALSE = np.array([False, True], dtype=object)
 _NUMPY_TRUE_FALSE = np.array([_cell(np.False_), _cell(np.True_)], dtype=object)
@@ -591,10 +596,10 @@ def _column(series: pd.Series) -> _Column:
         texts, joined = _nfc_joined(texts)
         if joined is None:
             texts = [neutralise(t) for t in texts]
-        elif _FORMULA_AFTER_SEP.search(_SEP + joined):
+        elif _NEUTRALISED_AFTER_SEP.search(_SEP + joined):
             texts = list(texts)
-            for i in _holding(joined, _FORMULA_CODES, first=True):
-                texts[i] = "'" + texts[i]
+            for i in _holding(joined, _NEUTRALISED_FIRST, first=True):  # the texts starting with a formula sign or a quote
+                texts[i] = neutralise(texts[i])
         return _Column("text", texts, missing, joined, filled=True)  # `joined` before neutralising: same , " CR LF
     dtype = series.dtype
     values = missing = None

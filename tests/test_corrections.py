@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from _households import QUESTIONNAIRE, household, patched, tidy
 from rasoat.pipeline.checks import check_tables
@@ -171,3 +173,15 @@ def test_a_column_is_searched_for_quoted_cells_when_one_may_be_there(cells):
     assert _may_start_with_quote(column) or not quoted  # never misses a quoted cell
     if all(isinstance(v, str) and "\x00" not in v for v in cells):
         assert _may_start_with_quote(column) == quoted
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.text(alphabet="'=+-@\tAă ", min_size=1, max_size=5), min_size=1, max_size=6), st.booleans())
+def test_every_text_comes_back_from_the_published_csv_as_it_was(tmp_path_factory, texts, with_separator):
+    """`neutralise` on writing and the quote taken off on reading undo each other, for any text
+    (a household ID "'=1" once came back as "=1"), by the column path and the per-value one."""
+    column = [*texts, "a\x00b"] if with_separator else texts  # a text holding the column path's separator: value by value
+    path = tmp_path_factory.mktemp("record") / "households.csv"
+    path.write_bytes(csv_bytes(pd.DataFrame({"household_id": column, "hamlet": ["A01"] * len(column)})))
+    back = read_households_record(path)
+    assert back["household_id"].tolist() == [t if t != "" else None for t in column]

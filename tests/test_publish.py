@@ -117,8 +117,10 @@ def _all_cells(ws) -> list:
 def test_neutralise():
     for bad in ["=1+1", "+84", "-5", "@SUM(A1)", "\tx", "\rx"]:
         assert neutralise(bad) == "'" + bad
-    for ok in ["Nguyễn", "", "1.200.000", "'=already"]:
+    for ok in ["Nguyễn", "", "1.200.000", "'quoted", "'"]:
         assert neutralise(ok) == ok
+    for quoted in ["'=already", "''", "'-5"]:  # a reader would take their quote off: one more is put first
+        assert neutralise(quoted) == "'" + quoted
 
 
 def test_household_lists_layout(classified):
