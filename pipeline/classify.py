@@ -35,6 +35,10 @@ def _evaluate(frame: pd.DataFrame, expression: str, parameters: dict) -> pd.Seri
     result = evaluate_expression(frame, " ".join(expression.split()), parameters)
     if not isinstance(result, pd.Series):  # a constant expression
         result = pd.Series(result, index=frame.index)
+    if result.dtype == bool:
+        return result
+    if isinstance(result.dtype, pd.BooleanDtype):  # missing is False: the same as the general path below, in one step
+        return pd.Series(result.to_numpy(dtype=bool, na_value=False), index=result.index)
     return result.astype("boolean").fillna(False).astype(bool)
 
 
@@ -126,7 +130,10 @@ REASON_DTYPE = pd.StringDtype("pyarrow", na_value=np.nan)
 def _reasons(out: pd.DataFrame, ruleset: RuleSet, names: dict[str, str]) -> pd.api.extensions.ExtensionArray:
     """The reason written out per household, e.g. "Thu nhập bình quân 1.320.000 đ/người/tháng ≤ chuẩn
     1.500.000 đ; thiếu hụt 3 chỉ số: …, …, … → hộ nghèo" (" (theo quy tắc tạm thời)" when provisional)."""
-    income = _distinct_texts(out[["income_per_capita_month"]], lambda k: f"Thu nhập bình quân {vnd(k[0])} đ/người/tháng ")
+    # a province's incomes are nearly all distinct: each written by one format, not through `_distinct`'s keys
+    codes, incomes = pd.factorize(out["income_per_capita_month"].to_numpy(dtype=np.int64))
+    income = pa.array([f"Thu nhập bình quân {f'{v:,}'.replace(',', '.')} đ/người/tháng " for v in incomes.tolist()],
+                      type=pa.string()).take(pa.array(codes, type=pa.int64()))
 
     def rest(key: tuple) -> str:
         below, line, deprived_ids, household_class, provisional = key
@@ -194,10 +201,10 @@ def classify_households(households: pd.DataFrame, members: pd.DataFrame, ruleset
     income = out["income_per_capita_month"]
     below_line = income <= line
     cutoff = ruleset.deprivation_cutoff.value
-    out["household_class"] = NOT_POOR
-    out.loc[below_line & (out["deprivation_count"] >= cutoff), "household_class"] = POOR
-    out.loc[below_line & (out["deprivation_count"] < cutoff), "household_class"] = NEAR_POOR
-    out.loc[~below_line & (income <= upper), "household_class"] = AVERAGE
+    below, count = below_line.to_numpy(dtype=bool), out["deprivation_count"].to_numpy()
+    classes = np.select([below & (count >= cutoff), below & (count < cutoff), ~below & (income <= upper).to_numpy(dtype=bool)],
+                        [POOR, NEAR_POOR, AVERAGE], NOT_POOR).astype(object)
+    out["household_class"] = pd.Series(classes, index=out.index, dtype="str")
     out["class_label"] = out["household_class"].map(CLASS_LABELS)
     out["income_line"] = line
 
