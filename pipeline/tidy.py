@@ -134,16 +134,30 @@ def parse_times(values: pd.Series, utc: bool = True) -> pd.Series:
     only what that misses is tried in any other format, value by value (slow, and rare)."""
     values = values.astype(object)
     unit = "datetime64[us, UTC]" if utc else "datetime64[us]"
-    out = pd.to_datetime(values, errors="coerce", utc=utc, format="ISO8601")
+    out = _to_datetime(values, utc, "ISO8601")
     retry = (out.isna() & values.notna()).to_numpy(dtype=bool)
     if retry.any():  # microseconds: any year a phone can send fits (nanoseconds end at 1677 and 2262)
         out = out.astype(unit)
-        redo = pd.to_datetime(values[retry], errors="coerce", utc=utc, format="mixed")
+        redo = _to_datetime(values[retry], utc, "mixed")
         try:
             out[retry] = redo.astype(unit)
         except (pd.errors.OutOfBoundsDatetime, OverflowError):  # a year beyond any calendar: unreadable
             out[retry] = pd.NaT
     return out
+
+
+def _to_datetime(values: pd.Series, utc: bool, format: str) -> pd.Series:
+    """`pd.to_datetime` (unreadable: NaT). Without `utc`, pandas refuses values with a time zone among
+    values without one: then each is read alone and keeps its own wall time, its offset dropped
+    (a date answered "2026-03-16T10:00:00+07:00" is 16 March)."""
+    try:
+        return pd.to_datetime(values, errors="coerce", utc=utc, format=format)
+    except ValueError:
+        if utc:
+            raise
+    each = [pd.to_datetime(v, errors="coerce", format=format) for v in values]
+    return pd.Series([t.tz_localize(None) if not pd.isna(t) and t.tzinfo is not None else t for t in each],
+                     index=values.index, dtype="datetime64[us]")
 
 
 def issue_value(value: Any) -> str | None:
@@ -598,11 +612,15 @@ def _type_columns(frame: pd.DataFrame, fields: Iterable[Field], questionnaire: Q
                 has = np.array([code in chosen for chosen in chosen_d])[keys]
                 out[f"{f.name}__{code}"] = pd.Series(has, index=frame.index).astype("boolean").where(answered, pd.NA)
         elif f.type == "date":
-            as_text = raw.map(lambda v: v if isinstance(v, str) else None)
-            dates = parse_times(as_text, utc=False)
-            present = raw.map(lambda v: not _missing(v) and str(v).strip() != "")
-            issues.append(issue_rows(frame, (present & dates.isna()).to_numpy(), f.name, "not_a_date", ERROR, "không phải là ngày"))
-            out[f.name] = dates.dt.date.astype(object).where(dates.notna(), None)
+            # parsed once per distinct answer; the rows share its date object (a province's interview dates are a
+            # few dozen: one object per row cost memory, and a worker ~0.1 s a chunk to pickle them one by one)
+            codes, values, _ = distinct_values(raw)
+            distinct = pd.Series(values, dtype=object)
+            dates = parse_times(distinct.map(lambda v: v if isinstance(v, str) else None), utc=False)
+            present = distinct.map(lambda v: not _missing(v) and str(v).strip() != "").to_numpy(dtype=bool)
+            issues.append(issue_rows(frame, (present & dates.isna().to_numpy())[codes], f.name, "not_a_date", ERROR, "không phải là ngày"))
+            out[f.name] = pd.Series(_taken(dates.dt.date.astype(object).where(dates.notna(), None).tolist(), codes),
+                                    index=frame.index, dtype=object)
         elif f.type == "geopoint":
             lat = pd.Series([_number(p[0])[0] if isinstance(p, tuple) else None for p in raw.tolist()], index=frame.index, dtype="Float64")
             lon = pd.Series([_number(p[1])[0] if isinstance(p, tuple) else None for p in raw.tolist()], index=frame.index, dtype="Float64")

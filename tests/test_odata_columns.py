@@ -9,6 +9,7 @@ on random mutations; and checks which payloads the column reader leaves to the r
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 from unittest import mock
 
@@ -86,6 +87,20 @@ def test_answers_that_typing_reports_are_read_by_columns_with_the_same_issue_row
     tables = tidy.tidy_submissions(current_of(payloads), QUESTIONNAIRE)
     assert {"not_an_integer", "unknown_choice", "control_characters", "not_a_date"} <= set(tables.issues["rule"])
     assert_same_both_ways(current_of(payloads))
+
+
+def test_dates_with_and_without_a_time_zone_in_one_chunk_are_read_not_a_crash():
+    """pandas refuses to parse offsets among plain dates when not asked for UTC: the chunk used to
+    stop the run. Each date keeps its own day; what is no date is reported, the rest proceeds."""
+    records = [record(k) for k in range(5)]
+    for r, answer in zip(records, ["2026-03-15", "2026-03-16T23:30:00+07:00", "2026-03-15", "hôm qua", "2026-02-30"]):
+        set_answer(r, "interview_date", answer)
+    current = current_of([json.dumps(r) for r in records])
+    tables = tidy.tidy_submissions(current, QUESTIONNAIRE)
+    assert tables.households["interview_date"].tolist() == [dt.date(2026, 3, 15), dt.date(2026, 3, 16), dt.date(2026, 3, 15), None, None]
+    dates = tables.issues[tables.issues["rule"] == "not_a_date"]
+    assert sorted(dates["submission_id"]) == sorted(current["submission_id"].iloc[[3, 4]])
+    assert_same_both_ways(current)
 
 
 def _drop_section(r):
