@@ -545,6 +545,29 @@ def _already_clean(values: list, digits: bool = False, zero: bool = False) -> bo
     return True
 
 
+def _names_cased(values: list) -> list | None:
+    """`clean_name` of each value (None or text) that `_already_clean` found clean, worked out on all
+    of them joined, a code point array at a time: a province's names are millions of distinct texts.
+    None (ask `clean_name` one by one) when a letter's case has another length, or a Σ, whose
+    lower case depends on the letters around it."""
+    texts = [v for v in values if v is not None]
+    joined = _JOINER.join(texts)
+    lower = joined.lower()
+    if len(lower) != len(joined) or "Σ" in joined:
+        return None
+    chars = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
+    out = np.frombuffer(lower.encode("utf-32-le"), dtype=np.uint32).copy()
+    # a word starts the text or follows a space or the joiner (clean text: single spaces, none at the ends)
+    starts = np.flatnonzero(np.concatenate(([True], (chars[:-1] == ord(" ")) | (chars[:-1] == ord(_JOINER))))[:len(chars)])
+    firsts, where = np.unique(chars[starts], return_inverse=True)
+    upper = [chr(c).upper() for c in firsts.tolist()]
+    if any(len(u) != 1 for u in upper):
+        return None
+    out[starts] = np.array([ord(u) for u in upper], dtype=np.uint32)[where]
+    cased = iter(out.tobytes().decode("utf-32-le").split(_JOINER) if texts else [])
+    return [None if v is None else (next(cased) or None) for v in values]
+
+
 def _type_columns(frame: pd.DataFrame, fields: Iterable[Field], questionnaire: Questionnaire) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
     """Convert each answer column to its type; unreadable values become NA plus an issue row."""
     out = frame.copy(deep=False)  # copy-on-write: every column is replaced below, none is copied first
@@ -640,7 +663,10 @@ def _type_columns(frame: pd.DataFrame, fields: Iterable[Field], questionnaire: Q
                 clean = clean_text
             # cleaned, checked and cut once per distinct answer, as choices are
             codes, values, _ = distinct_values(raw)
-            if clean is not clean_name and _already_clean(values, digits, zero):
+            cased = _names_cased(values) if clean is clean_name and _already_clean(values) else None
+            if cased is not None:
+                read = [(v, False, False) for v in cased]
+            elif clean is not clean_name and _already_clean(values, digits, zero):
                 read = [(v or None, False, False) for v in values]
             else:
                 read = [_read_text(v, clean) for v in values]

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rasoat.flows.review import questionnaire_for
 from rasoat.pipeline import synthetic
@@ -14,7 +16,7 @@ from rasoat.pipeline.checks import check_tables
 from rasoat.pipeline.classify import classify_households
 from rasoat.pipeline.rawstore import RawStore, current_versions
 from rasoat.pipeline.sources.folder import read_export_folder
-from rasoat.pipeline.tidy import clean_name, clean_text, tidy_submissions
+from rasoat.pipeline.tidy import _already_clean, _names_cased, clean_name, clean_text, tidy_submissions
 from rasoat.settings import load_settings
 
 SETTINGS = load_settings()
@@ -136,3 +138,18 @@ def test_a_screened_out_household_is_excluded_with_its_reason_not_an_error(tmp_p
     assert excluded.loc[out["__id"], "reason"] == "không thuộc diện rà soát (sàng lọc nhanh: có ô tô con)"
     assert checked.issues[(checked.issues["submission_id"] == out["__id"]) & (checked.issues["severity"] == "error")].empty
     assert len(checked.households) == len(subs) - 1
+
+
+_LETTERS = "aăâbdđeêgiklmnoôơuưyàảãáạằẳắặầẩấậèẻẽéẹềểếệìỉĩíịòỏõóọồổốộờởỡớợùủũúụừửữứựỳỷỹýỵAĂÂĐÊÔƠƯÀÁẠÉ" + "ΣσßİıǅﬁX'-.1"
+_WORDS = st.text(alphabet=_LETTERS, min_size=1, max_size=7)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.just(""), st.lists(_WORDS, min_size=1, max_size=4).map(" ".join)), max_size=8))
+def test_names_cased_together_are_each_name_cased_alone(values):
+    """The whole column's names cased at once give what `clean_name` gives each (or are left to it)."""
+    assert _already_clean(values)
+    cased = _names_cased(values)
+    assert cased is None or cased == [clean_name(v) for v in values]
+    if not any(c in v for v in values if v for c in "Σİßǅﬁ"):  # no letter whose case changes length or depends on its neighbours
+        assert cased is not None
