@@ -13,6 +13,7 @@ import pandas as pd
 
 from rasoat.pipeline.publish import ChartSpec
 from rasoat.pipeline.classify import AVERAGE, NEAR_POOR, POOR
+from rasoat.pipeline.expressions import flags
 from rasoat.settings import Hamlet, RuleSet, Target
 
 COMMUNE_TOTAL = "Toàn xã"
@@ -245,12 +246,8 @@ def deprivations_by_hamlet(classified: pd.DataFrame, ruleset: RuleSet, hamlets: 
     return pd.concat(parts, ignore_index=True)
 
 
-def _member_matches(members: pd.DataFrame, expression: str, parameters: dict) -> pd.Series:
-    if members.empty:
-        return pd.Series(False, index=members.index)
-    result = members.eval(" ".join(expression.split()), engine="python", local_dict=parameters)
-    result = result if isinstance(result, pd.Series) else pd.Series(result, index=members.index)
-    return result.astype("boolean").fillna(False).astype(bool)
+def _member_flags(members: pd.DataFrame, expression: str, parameters: dict) -> np.ndarray:
+    return np.zeros(len(members), dtype=bool) if members.empty else flags(members, expression, parameters).to_numpy()
 
 
 def _classified_members(members: pd.DataFrame, rows: _Rows) -> tuple[pd.DataFrame, np.ndarray]:
@@ -266,7 +263,7 @@ def children_table(classified: pd.DataFrame, members: pd.DataFrame, ruleset: Rul
     m, household = _classified_members(members, rows)
     hamlet = rows.hamlet[household]
     child = pd.to_numeric(m["age"], errors="coerce").lt(child_age_below).fillna(False).astype(bool).to_numpy()
-    matches = {ind.id: _member_matches(m, ind.member, ruleset.parameters).to_numpy() for ind in member_rules}  # the same for both classes
+    matches = {ind.id: _member_flags(m, ind.member, ruleset.parameters) for ind in member_rules}  # the same for both classes
     parts = []
     for cls, label in ((POOR, "Hộ nghèo"), (NEAR_POOR, "Hộ cận nghèo")):
         sel = child & classified["household_class"].eq(cls).to_numpy()[household]
@@ -295,7 +292,7 @@ def poverty_reasons_table(classified: pd.DataFrame, hamlets: tuple[Hamlet, ...],
 
 
 def policy_groups_table(classified: pd.DataFrame, members: pd.DataFrame, hamlets: tuple[Hamlet, ...], reports, rows: _Rows) -> pd.DataFrame:
-    able = _member_matches(members, reports.able_to_work_member, reports.parameters).to_numpy()
+    able = _member_flags(members, reports.able_to_work_member, reports.parameters)
     has_able = np.zeros(len(classified), dtype=bool)
     has_able[rows.member[able & (rows.member >= 0)]] = True
     no_able = ~has_able[rows.household]

@@ -40,6 +40,7 @@ import pandas as pd
 
 from rasoat.forms import Questionnaire
 from rasoat.pipeline import quality
+from rasoat.pipeline.expressions import flags
 from rasoat.pipeline.schemas import MAX_AGE, household_schema, member_schema, validate_table
 from rasoat.pipeline.tidy import (ERROR, ISSUE_COLUMNS, WARNING, TidyTables, as_text, concat_issues, fold, issue_rows, issue_value,
                                   parse_times, per_value)
@@ -85,8 +86,7 @@ def relevance_mask(frame: pd.DataFrame, relevant: str, yes_no_fields: set[str]) 
         expression = re.sub(rf"\b{name}\s*!=\s*'yes'", f"{name} != True", expression)
         expression = re.sub(rf"\b{name}\s*!=\s*'no'", f"{name} != False", expression)
     try:
-        result = frame.eval(expression, engine="python")
-        return pd.Series(result, index=frame.index).astype("boolean").fillna(False).astype(bool)
+        return flags(frame, expression, {})
     except Exception:  # an expression we cannot translate: treat as relevant
         return pd.Series(True, index=frame.index)
 

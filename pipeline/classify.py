@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rasoat.pipeline.expressions import evaluate_expression
+from rasoat.pipeline.expressions import flags
 from rasoat.settings import ConfigError, Hamlet, Indicator, RuleSet
 
 POOR, NEAR_POOR, AVERAGE, NOT_POOR = "poor", "near_poor", "average", "not_poor"
@@ -30,18 +30,6 @@ def vnd(amount: float | int) -> str:
     return f"{int(round(amount)):,}".replace(",", ".")
 
 
-def _evaluate(frame: pd.DataFrame, expression: str, parameters: dict) -> pd.Series:
-    # YAML folded text may keep line breaks; pandas reads one line.
-    result = evaluate_expression(frame, " ".join(expression.split()), parameters)
-    if not isinstance(result, pd.Series):  # a constant expression
-        result = pd.Series(result, index=frame.index)
-    if result.dtype == bool:
-        return result
-    if isinstance(result.dtype, pd.BooleanDtype):  # missing is False: the same as the general path below, in one step
-        return pd.Series(result.to_numpy(dtype=bool, na_value=False), index=result.index)
-    return result.astype("boolean").fillna(False).astype(bool)
-
-
 def member_households(ids: pd.Index, members: pd.DataFrame) -> np.ndarray:
     """Each member's household as a row position among the households' submission `ids` (-1: none),
     worked out once for all indicators instead of grouping by the submission ID text for each."""
@@ -55,8 +43,8 @@ def indicator_deprivation(indicator: Indicator, households: pd.DataFrame, member
                           households_of_members: np.ndarray | None = None) -> pd.Series:
     """Deprived or not, per household (indexed like `households`)."""
     if indicator.kind == "household":
-        return _evaluate(households, indicator.household, parameters)
-    matches = _evaluate(members, indicator.member, parameters).to_numpy()
+        return flags(households, indicator.household, parameters)
+    matches = flags(members, indicator.member, parameters).to_numpy()
     position = member_households(pd.Index(households["submission_id"]), members) if households_of_members is None else households_of_members
     known = position >= 0
     n = len(households)

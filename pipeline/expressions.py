@@ -68,6 +68,19 @@ def evaluate_expression(frame: pd.DataFrame, expression: str, parameters: dict):
     return frame.eval(expression, engine="python", local_dict=parameters)
 
 
+def flags(frame: pd.DataFrame, expression: str, parameters: dict) -> pd.Series:
+    """Whether the expression holds, per row, as bool: a missing (unknown) result is False. Line
+    breaks (YAML's folded text keeps them) read as spaces: pandas reads one line."""
+    result = evaluate_expression(frame, " ".join(expression.split()), parameters)
+    if not isinstance(result, pd.Series):  # a constant expression
+        result = pd.Series(result, index=frame.index)
+    if result.dtype == bool:
+        return result
+    if isinstance(result.dtype, pd.BooleanDtype):  # the general conversion below, in one step
+        return pd.Series(result.to_numpy(dtype=bool, na_value=False), index=result.index)
+    return result.astype("boolean").fillna(False).astype(bool)
+
+
 class _LeftToPandas(Exception):
     """The expression (or this frame's columns for it) is one for `pandas.eval` itself."""
 

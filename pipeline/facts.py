@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from rasoat.pipeline.expressions import evaluate_expression, names_readable, used_columns
+from rasoat.pipeline.expressions import evaluate_expression, flags, names_readable, used_columns
 from rasoat.pipeline.ordering import sorted_rows
 from rasoat.pipeline.publish import CsvParts
 from rasoat.settings import Indicator, RuleSet
@@ -282,9 +282,7 @@ def indicator_facts(indicator: Indicator, households: pd.DataFrame, members: pd.
     if members.empty:
         matches = np.zeros(len(members), dtype=bool)
     else:
-        matches = evaluate_expression(members, expression, parameters)
-        matches = pd.Series(matches, index=members.index) if not isinstance(matches, pd.Series) else matches
-        matches = matches.astype("boolean").fillna(False).to_numpy(dtype=bool)
+        matches = flags(members, expression, parameters).to_numpy()
     matched = np.flatnonzero(matches)
     columns = [c for c in used_columns(expression, members) if c != "age"]
     if indicator.kind == "share_of_members":

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from rasoat.pipeline.classify import CLASS_LABELS, NEAR_POOR, NOT_POOR, POOR, WORKING_STATUSES
+from rasoat.pipeline.expressions import flags
 from rasoat.pipeline.facts import submission_keys
 from rasoat.settings import ConfigError, PointsTable, RuleSet
 
@@ -35,9 +36,9 @@ def scoring_frame(households: pd.DataFrame, members: pd.DataFrame) -> pd.DataFra
     keys = submission_keys(households, members)
     counted = keys.members[keys.grouped]
 
-    def per_household(flags: pd.Series) -> np.ndarray:  # the members flagged, per household
-        flags = flags.to_numpy(dtype=bool, na_value=False)[keys.grouped]
-        return np.bincount(counted, weights=flags, minlength=keys.size)[keys.households].astype("int64")
+    def per_household(flagged: pd.Series) -> np.ndarray:  # the members flagged, per household
+        weights = flagged.to_numpy(dtype=bool, na_value=False)[keys.grouped]
+        return np.bincount(counted, weights=weights, minlength=keys.size)[keys.households].astype("int64")
 
     age = pd.to_numeric(members["age"], errors="coerce")
     out["workers"] = per_household(members["labour_status"].isin(WORKING_STATUSES))
@@ -55,11 +56,10 @@ def score_a(households: pd.DataFrame, members: pd.DataFrame, table: PointsTable)
     items = np.full(len(households), "", dtype=object)
     for position, item in enumerate(table.items):
         try:
-            hit = frame.eval(" ".join(item.when.split()), engine="python")
+            hit = flags(frame, item.when, {}).to_numpy()
         except Exception as exc:
             raise ConfigError(f"{table.source_file}: items[{position}] ({item.id}).when: cannot evaluate "
                               f"({type(exc).__name__}: {exc})") from None
-        hit = (pd.Series(hit, index=frame.index) if not isinstance(hit, pd.Series) else hit).astype("boolean").fillna(False).to_numpy(dtype=bool)
         score = score + hit * float(item.points)
         rows = np.flatnonzero(hit)  # only the rows that scored get longer
         items[rows] = np.where(items[rows] == "", item.id, items[rows] + ", " + item.id)
