@@ -29,6 +29,7 @@ from rasoat.pipeline import movements as movements_mod
 from rasoat.pipeline import points as points_mod
 from rasoat.pipeline.publish import (LIST_COLUMNS, PARALLEL_FROM, CsvParts, PublicationHeading, current_publication, member_list, printable_lists,
                                      publish, remove_incomplete)
+from rasoat.pipeline.cycles import rare_cycle_collection
 from rasoat.pipeline.runlock import run_lock
 from rasoat.pipeline.rawstore import RawStore, current_versions, default_store_url, redacted_url
 from rasoat.pipeline.sources.folder import read_export_folder
@@ -406,6 +407,7 @@ class ReviewSteps:
                                                                      self.aggregate, self.report, self.publish)))
 
 
+@rare_cycle_collection()
 def _review(data_dir: str, config_dir: str | None = None, reference_year: int | None = None, pull: bool = True,
             steps: ReviewSteps | None = None, rule_set: str | None = None) -> ReviewResult:
     """The review's steps, run inside `review_flow` or `rerun_flow` (which hold the lock).

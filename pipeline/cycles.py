@@ -20,3 +20,26 @@ def no_cycle_collection() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+ALLOCATIONS_PER_COLLECTION = 50_000  # Python's default is 700
+
+
+@contextmanager
+def rare_cycle_collection() -> Iterator[None]:
+    """The cycle collector run every `ALLOCATIONS_PER_COLLECTION` new objects instead of every 700.
+    A review holds lists of a million texts for a moment at a time; each young-generation collection
+    walks every item of such a list while it is young: at a million households ~4,300 collections took
+    4–6 s of the main process, at 50,000 a tenth of that (measured at 100k: 1.2 → 0.4 s). Cycles are
+    still collected, a little later. The previous thresholds are restored on leaving."""
+    previous = gc.get_threshold()
+    gc.set_threshold(ALLOCATIONS_PER_COLLECTION, *previous[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
+
+
+def collect_cycles_rarely() -> None:
+    """`rare_cycle_collection` for the rest of a process's life (a worker process's start)."""
+    gc.set_threshold(ALLOCATIONS_PER_COLLECTION, *gc.get_threshold()[1:])

@@ -20,6 +20,8 @@ from typing import Any
 
 import pyarrow
 
+from rasoat.pipeline.cycles import collect_cycles_rarely
+
 ENV = "RASOAT_WORKERS"
 
 
@@ -76,7 +78,8 @@ def worker_pool(workers: int, warm: str | None = None) -> Iterator[Pool | None]:
     if workers <= 1:
         yield None
         return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as executor:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=collect_cycles_rarely) as executor:
         if warm:
             for _ in range(workers):  # each job before the first has finished starts a process
                 executor.submit(importlib.import_module, warm)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import operator
 import os
+import weakref
 
 import pytest
 
+from rasoat.pipeline.cycles import ALLOCATIONS_PER_COLLECTION, rare_cycle_collection
 from rasoat.pipeline.workers import run_parts, stream_parts, worker_pool, workers_for
 
 
@@ -123,3 +126,25 @@ def test_jobs_are_made_as_they_are_handed_out(workers):
     assert len(made) <= 2 * workers + 1  # the jobs handed out, not all twenty
     assert list(results) == [2 * k for k in range(1, 20)] and len(made) == 20
     assert run_parts(operator.mul, iter([(3, 4)]), workers) == [12]  # one job from an iterator: run here
+
+
+def test_cycles_are_collected_rarely_inside_and_as_before_after():
+    before = gc.get_threshold()
+    with rare_cycle_collection():
+        assert gc.get_threshold() == (ALLOCATIONS_PER_COLLECTION, *before[1:])
+        node = _Node()
+        node.itself = node  # a reference cycle: garbage only the collector frees, and still does
+        probe = weakref.ref(node)
+        del node
+        gc.collect()
+        assert probe() is None
+    assert gc.get_threshold() == before
+
+
+class _Node:
+    pass
+
+
+def test_worker_processes_collect_cycles_rarely():
+    thresholds = run_parts(gc.get_threshold, [(), ()], workers=2)
+    assert [t[0] for t in thresholds] == [ALLOCATIONS_PER_COLLECTION] * 2
