@@ -38,8 +38,3 @@ def rare_cycle_collection() -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(*previous)
-
-
-def collect_cycles_rarely() -> None:
-    """`rare_cycle_collection` for the rest of a process's life (a worker process's start)."""
-    gc.set_threshold(ALLOCATIONS_PER_COLLECTION, *gc.get_threshold()[1:])

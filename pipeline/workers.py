@@ -20,8 +20,6 @@ from typing import Any
 
 import pyarrow
 
-from rasoat.pipeline.cycles import collect_cycles_rarely
-
 ENV = "RASOAT_WORKERS"
 
 
@@ -78,8 +76,7 @@ def worker_pool(workers: int, warm: str | None = None) -> Iterator[Pool | None]:
     if workers <= 1:
         yield None
         return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=collect_cycles_rarely) as executor:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as executor:
         if warm:
             for _ in range(workers):  # each job before the first has finished starts a process
                 executor.submit(importlib.import_module, warm)

@@ -143,8 +143,3 @@ def test_cycles_are_collected_rarely_inside_and_as_before_after():
 
 class _Node:
     pass
-
-
-def test_worker_processes_collect_cycles_rarely():
-    thresholds = run_parts(gc.get_threshold, [(), ()], workers=2)
-    assert [t[0] for t in thresholds] == [ALLOCATIONS_PER_COLLECTION] * 2
