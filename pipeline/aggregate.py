@@ -65,7 +65,7 @@ def rates_by_hamlet(classified: pd.DataFrame, hamlets: tuple[Hamlet, ...]) -> pd
     )
     is_poor = classified["household_class"].eq(POOR)
     is_near = classified["household_class"].eq(NEAR_POOR)
-    flags = pd.DataFrame({
+    per_household = pd.DataFrame({
         "hamlet": classified["hamlet"],
         "reviewed": 1,
         "poor": is_poor.astype(int),
@@ -75,7 +75,7 @@ def rates_by_hamlet(classified: pd.DataFrame, hamlets: tuple[Hamlet, ...]) -> pd
         "near_poor_members": classified["members"].where(is_near, 0),
         "low_income_workers": classified["low_income_workers"],
     })
-    counts = flags.groupby("hamlet").sum().reset_index()
+    counts = per_household.groupby("hamlet").sum().reset_index()
     table = base.merge(counts, on="hamlet", how="left").fillna(
         {c: 0 for c in ["reviewed", "poor", "near_poor", "average", "poor_members", "near_poor_members", "low_income_workers"]}
     )

@@ -175,9 +175,8 @@ def classify_households(households: pd.DataFrame, members: pd.DataFrame, ruleset
             raise _expression_error(ruleset, position, indicator, exc) from None
         out[column] = deprived.to_numpy()
         deprived_columns.append(column)
-    flags = out[deprived_columns]
     ids = [c.removeprefix("deprived_") for c in deprived_columns]
-    out["deprivation_count"] = flags.sum(axis=1).astype("int64")
+    out["deprivation_count"] = out[deprived_columns].sum(axis=1).astype("int64")
     # Each household's set of deprivations as a bit mask: its text is written once per distinct set.
     mask = pd.Series(np.zeros(len(out), dtype=np.int64), index=out.index)
     for bit, column in enumerate(deprived_columns):
