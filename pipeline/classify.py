@@ -120,7 +120,7 @@ def _reasons(out: pd.DataFrame, ruleset: RuleSet, names: dict[str, str]) -> pd.a
     1.500.000 đ; thiếu hụt 3 chỉ số: …, …, … → hộ nghèo" (" (theo quy tắc tạm thời)" when provisional)."""
     # a province's incomes are nearly all distinct: each written by one format, not through `_distinct`'s keys
     codes, incomes = pd.factorize(out["income_per_capita_month"].to_numpy(dtype=np.int64))
-    income = pa.array([f"Thu nhập bình quân {f'{v:,}'.replace(',', '.')} đ/người/tháng " for v in incomes.tolist()],
+    income = pa.array([f"Thu nhập bình quân {vnd(v)} đ/người/tháng " for v in incomes.tolist()],
                       type=pa.string()).take(pa.array(codes, type=pa.int64()))
 
     def rest(key: tuple) -> str:
@@ -138,7 +138,7 @@ def _reasons(out: pd.DataFrame, ruleset: RuleSet, names: dict[str, str]) -> pd.a
     return pd.arrays.ArrowStringArray(joined).astype(REASON_DTYPE)
 
 
-def _by_area(area_type: pd.Series, amounts) -> pd.Series:
+def amount_by_area(area_type: pd.Series, amounts) -> pd.Series:
     """The rural or urban amount (an income line) of each household's area type, as float (NaN for
     any other type); compared as text once, not looked up in a dict per household."""
     area = area_type.to_numpy(dtype=object)
@@ -183,8 +183,8 @@ def classify_households(households: pd.DataFrame, members: pd.DataFrame, ruleset
         mask |= out[column].to_numpy().astype(np.int64) << bit
     out["deprived_indicators"] = _per_distinct(mask.to_frame(), lambda k: ", ".join(i for b, i in enumerate(ids) if k[0] >> b & 1))
 
-    line = _by_area(out["area_type"], ruleset.income_line)
-    upper = _by_area(out["area_type"], ruleset.average_living_upper)
+    line = amount_by_area(out["area_type"], ruleset.income_line)
+    upper = amount_by_area(out["area_type"], ruleset.average_living_upper)
     income = out["income_per_capita_month"]
     below_line = income <= line
     cutoff = ruleset.deprivation_cutoff.value
@@ -195,7 +195,7 @@ def classify_households(households: pd.DataFrame, members: pd.DataFrame, ruleset
     out["class_label"] = out["household_class"].map(CLASS_LABELS)
     out["income_line"] = line
 
-    worker_line = _by_area(out["area_type"], ruleset.low_income_worker_line)
+    worker_line = amount_by_area(out["area_type"], ruleset.low_income_worker_line)
     working = members["labour_status"].isin(WORKING_STATUSES).to_numpy(dtype=bool)
     if submission_ids.is_unique:  # each member's household position, found once above
         counted = working & (households_of_members >= 0) & members["submission_id"].notna().to_numpy(dtype=bool)

@@ -46,6 +46,7 @@ import pandas as pd
 
 from rasoat.forms import Field, Questionnaire
 from rasoat.pipeline.fingerprints import answer_fingerprint
+from rasoat.pipeline.publish import NEUTRALISING_QUOTE
 from rasoat.pipeline.schemas import field_rules
 from rasoat.pipeline.tidy import (
     MAX_TEXT, NAME_FIELDS, TidyTables, _choice_matcher, _missing, clean_digits, clean_name, clean_text, concat_issues,
@@ -68,7 +69,6 @@ _VI_HEADERS = {
 }
 _MEMBER_FIELD = re.compile(r"^\s*(\w+)\s*\[\s*(\d+)\s*\]\s*\.\s*(\w+)\s*$")
 _NOT_CORRECTABLE = {"start", "end", "deviceid", "today", "username", "phonenumber", "audit", "note"}
-_FORMULA_QUOTE = re.compile(r"^'(?=[=+\-@\t\r'])")  # the quote `publish.neutralise` put before a formula sign or a quote
 RESULT_MESSAGES = {
     "applied": "đã áp dụng",
     "superseded": "đã áp dụng nhưng bị sửa đè bởi dòng sau cùng ô",
@@ -95,7 +95,7 @@ def _normalise_columns(frame: pd.DataFrame) -> pd.DataFrame:
     for c in CORRECTION_COLUMNS:
         if c not in frame:
             frame[c] = ""
-    out = frame[CORRECTION_COLUMNS].astype(object).map(lambda v: "" if _missing(v) else _FORMULA_QUOTE.sub("", str(v)))
+    out = frame[CORRECTION_COLUMNS].astype(object).map(lambda v: "" if _missing(v) else NEUTRALISING_QUOTE.sub("", str(v)))
     out.attrs["missing_columns"] = [c for c in _REQUIRED if c not in renamed.values()]
     return out
 
@@ -465,7 +465,7 @@ def read_households_record(path: Path) -> pd.DataFrame | None:
         quoted = column.str.startswith("'").fillna(False).to_numpy(dtype=bool)
         if quoted.any():
             column = column.copy()
-            column[quoted] = column[quoted].str.replace(_FORMULA_QUOTE, "", regex=True)
+            column[quoted] = column[quoted].str.replace(NEUTRALISING_QUOTE, "", regex=True)
             table[c] = column
     return table.replace({"": None})
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from rasoat.pipeline.classify import CLASS_LABELS, NEAR_POOR, NOT_POOR, POOR, WORKING_STATUSES
+from rasoat.pipeline.classify import CLASS_LABELS, NEAR_POOR, NOT_POOR, POOR, WORKING_STATUSES, amount_by_area
 from rasoat.pipeline.expressions import flags
 from rasoat.pipeline.facts import submission_keys
 from rasoat.settings import ConfigError, PointsTable, RuleSet
@@ -76,7 +76,7 @@ def classify_by_points(classified: pd.DataFrame, members: pd.DataFrame, ruleset:
     pm = ruleset.points_method
     a, items = score_a(classified, members, table)
     b = classified["deprivation_count"].astype("int64") * pm.points_per_deprivation.value
-    line = classified["area_type"].map({"rural": pm.score_a_line.rural, "urban": pm.score_a_line.urban}).astype(float)
+    line = amount_by_area(classified["area_type"], pm.score_a_line)
     below = a <= line
     cls = pd.Series(NOT_POOR, index=classified.index, dtype=object)
     cls[below & (b >= pm.poor_min_score_b.value)] = POOR

@@ -181,6 +181,11 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 _QUOTED_SECOND = frozenset((*_FORMULA_STARTS, "'"))  # after a first quote: what a reader takes that quote off before
+_FORMULA_CLASS = "[" + re.escape("".join(_FORMULA_STARTS)) + "]"
+_QUOTED_SECOND_CLASS = "[" + re.escape("".join((*_FORMULA_STARTS, "'"))) + "]"
+# The quote `neutralise` puts first, as a reader of a published file finds it and takes it off
+# (`corrections`): one rule for writing and reading.
+NEUTRALISING_QUOTE = re.compile(f"^'(?={_QUOTED_SECOND_CLASS})")
 
 
 def neutralise(text: str) -> str:
@@ -489,7 +494,7 @@ def _header(value: Any) -> str:
 # millions of cells. Columns of a dtype not handled here fall back to the per-value functions.
 
 _SEP = "\x00"  # joins a column's texts to treat them in one call; NFC never composes across it
-_NEUTRALISED_AFTER_SEP = re.compile("\x00(?:[=+\\-@\t\r]|'[=+\\-@\t\r'])")  # a text `neutralise` changes
+_NEUTRALISED_AFTER_SEP = re.compile(f"\x00(?:{_FORMULA_CLASS}|'{_QUOTED_SECOND_CLASS})")  # a text `neutralise` changes
 _NEUTRALISED_FIRST = [ord(c) for c in (*_FORMULA_STARTS, "'")]
 _CRLF = "\r\n"  # the publication's CSV line end
 _TRUE_FALSE = np.array([False, True], dtype=object)
