@@ -16,6 +16,7 @@ from rasoat.pipeline.expressions import flags
 from rasoat.settings import ConfigError, Hamlet, Indicator, RuleSet
 
 POOR, NEAR_POOR, AVERAGE, NOT_POOR = "poor", "near_poor", "average", "not_poor"
+CLASSES = (POOR, NEAR_POOR, AVERAGE, NOT_POOR)  # a class's code in classify_households is its position here
 CLASS_LABELS = {
     POOR: "Hộ nghèo",
     NEAR_POOR: "Hộ cận nghèo",
@@ -67,75 +68,53 @@ def _expression_error(ruleset: RuleSet, position: int, indicator: Indicator, exc
                        f"cannot evaluate the expression ({type(exc).__name__}: {exc})")
 
 
-def _distinct(keys: pd.DataFrame, text) -> tuple[np.ndarray, list]:
-    """(each row's key code, `text(first row of the key)` per code): computed once per distinct key,
-    as a million households share a few hundred combinations of class, line and deprivations."""
-    if keys.shape[1] == 1:
-        codes, first = pd.factorize(keys.iloc[:, 0])
-        return codes, [text((k,)) for k in first]
-    combined = _combined_codes(keys)
-    if combined is None:  # a missing value in a key: the tuples' own factorizing
-        codes, first = pd.factorize(pd.MultiIndex.from_frame(keys))
-        return codes, [text(k) for k in first]
-    codes, _ = pd.factorize(combined)  # in order of first appearance, as the tuples' would be
-    rows = np.unique(codes, return_index=True)[1]  # each code's first row
-    return codes, [text(k) for k in keys.iloc[rows].itertuples(index=False, name=None)]
+def vnd_texts(amounts: list[int]) -> list[str]:
+    """`vnd(a)` of each integer amount: formatted with Python's formatter and the separators replaced
+    in one pass over them all (a province's incomes are nearly all distinct)."""
+    return "\x00".join([f"{a:,}" for a in amounts]).replace(",", ".").split("\x00") if amounts else []
 
 
-def _combined_codes(keys: pd.DataFrame) -> np.ndarray | None:
-    """One integer per row standing for its tuple of key values (equal tuples, equal integers), from
-    each column's own codes; None when a value is missing or the combinations would not fit.
-    Factorizing a million tuples took two seconds; this takes a fraction of one."""
-    combined = np.zeros(len(keys), dtype=np.int64)
-    span = 1
-    for k in range(keys.shape[1]):
-        codes, distinct = pd.factorize(keys.iloc[:, k], use_na_sentinel=True)
-        radix = max(len(distinct), 1)
-        span *= radix
-        if (codes < 0).any() or span >= 2**62:
-            return None
-        combined = combined * radix + codes
-    return combined
-
-
-def _per_distinct(keys: pd.DataFrame, text) -> np.ndarray:
-    """`text(first row of a key)` for each row (see `_distinct`)."""
-    codes, texts = _distinct(keys, text)
-    return np.array(texts, dtype=object)[codes] if len(codes) else np.array([], dtype=object)
-
-
-def _distinct_texts(keys: pd.DataFrame, text) -> pa.Array:
-    """`_per_distinct` as Arrow text."""
-    codes, texts = _distinct(keys, text)
+def _texts_at(codes: np.ndarray, texts: list[str]) -> pa.Array:
+    """Arrow text: `texts[code]` for each code."""
     return pa.array(texts, type=pa.string()).take(pa.array(codes, type=pa.int64()))
 
 
 # Reasons are held as Arrow text (UTF-8 in one buffer): a province's million reasons take half the
 # memory of Python strings. Missing values are NaN, as in pandas' default text columns.
 REASON_DTYPE = pd.StringDtype("pyarrow", na_value=np.nan)
+PROVISIONAL_NOTE = " (theo quy tắc tạm thời)"
 
 
-def _reasons(out: pd.DataFrame, ruleset: RuleSet, names: dict[str, str]) -> pd.api.extensions.ExtensionArray:
+def _reasons(income: np.ndarray, line: np.ndarray, below: np.ndarray, deprivation_codes: np.ndarray, deprived_names: list[list[str]],
+             class_codes: np.ndarray, provisional: np.ndarray) -> pd.api.extensions.ExtensionArray:
     """The reason written out per household, e.g. "Thu nhập bình quân 1.320.000 đ/người/tháng ≤ chuẩn
-    1.500.000 đ; thiếu hụt 3 chỉ số: …, …, … → hộ nghèo" (" (theo quy tắc tạm thời)" when provisional)."""
-    # a province's incomes are nearly all distinct: each written by one format, not through `_distinct`'s keys
-    codes, incomes = pd.factorize(out["income_per_capita_month"].to_numpy(dtype=np.int64))
-    income = pa.array([f"Thu nhập bình quân {vnd(v)} đ/người/tháng " for v in incomes.tolist()],
-                      type=pa.string()).take(pa.array(codes, type=pa.int64()))
+    1.500.000 đ; thiếu hụt 3 chỉ số: …, …, … → hộ nghèo" (PROVISIONAL_NOTE when provisional).
 
-    def rest(key: tuple) -> str:
-        below, line, deprived_ids, household_class, provisional = key
-        comparison = f"≤ chuẩn {vnd(line)} đ" if below else f"> chuẩn {vnd(line)} đ"
-        deprived = [names[i] for i in deprived_ids.split(", ") if i]
-        deprivations = f"thiếu hụt {len(deprived)} chỉ số: {', '.join(deprived)}" if deprived else "không thiếu hụt chỉ số nào"
-        text = f"{comparison}; {deprivations} → {CLASS_LABELS[household_class].lower()}"
-        return text + " (theo quy tắc tạm thời)" if provisional else text
-
-    keys = pd.DataFrame({"below": (out["income_per_capita_month"] <= out["income_line"]).to_numpy(), "line": out["income_line"].to_numpy(),
-                         "deprived": out["deprived_indicators"].to_numpy(), "class": out["household_class"].to_numpy(),
-                         "provisional": out["provisional"].to_numpy()})
-    joined = pc.binary_join_element_wise(income, _distinct_texts(keys, rest), "")
+    Each part is written once per distinct value (an income, a line and its side, a set of
+    deprivations, a class) and the parts joined in Arrow: a province's million households share a
+    few hundred of each but the income."""
+    income_codes, incomes = pd.factorize(income)
+    line_codes, lines = pd.factorize(line, use_na_sentinel=False)
+    side = line_codes * 2 + below
+    comparisons = [f" đ/người/tháng {'≤' if s % 2 else '>'} chuẩn {vnd(lines[s // 2])} đ; " for s in range(2 * len(lines))]
+    deprivations = [f"thiếu hụt {len(d)} chỉ số: {', '.join(d)} → " if d else "không thiếu hụt chỉ số nào → " for d in deprived_names]
+    labels = [CLASS_LABELS[c].lower() + note for c in CLASSES for note in ("", PROVISIONAL_NOTE)]
+    joined = pc.binary_join_element_wise(
+        "Thu nhập bình quân ", _texts_at(income_codes, vnd_texts(incomes.tolist())), _texts_at(side, comparisons),
+        _texts_at(deprivation_codes, deprivations), _texts_at(class_codes * 2 + provisional, labels), "")
     return pd.arrays.ArrowStringArray(joined).astype(REASON_DTYPE)
+
+
+def _with_columns(frame: pd.DataFrame, columns: dict) -> pd.DataFrame:
+    """`frame[name] = values` for each in order (a name already there keeps its place), the new
+    names joined in one step instead of one insertion each."""
+    added = {}
+    for name, values in columns.items():
+        if name in frame.columns:
+            frame[name] = values
+        else:
+            added[name] = values if isinstance(values, pd.Series) else pd.Series(values, index=frame.index)
+    return pd.concat([frame, pd.DataFrame(added, index=frame.index, copy=False)], axis=1) if added else frame
 
 
 def amount_by_area(area_type: pd.Series, amounts) -> pd.Series:
@@ -163,56 +142,53 @@ def classify_households(households: pd.DataFrame, members: pd.DataFrame, ruleset
     net_year = out["income_sources_year"].fillna(0) - out["production_costs"].fillna(0)
     out["income_per_capita_month"] = (net_year / 12 / out["members"].where(out["members"] > 0)).round().fillna(0).astype("int64")
 
-    deprived_columns = []
     provisional_ids = {i.id for i in ruleset.indicators if i.provisional}
     submission_ids = pd.Index(out["submission_id"])  # its uniqueness, worked out once, serves the workers' count below too
     households_of_members = member_households(submission_ids, members)
+    deprived: dict[str, np.ndarray] = {}
     for position, indicator in enumerate(ruleset.indicators):
-        column = f"deprived_{indicator.id}"
         try:
-            deprived = indicator_deprivation(indicator, out, members, ruleset.parameters, households_of_members)
+            deprived[indicator.id] = indicator_deprivation(indicator, out, members, ruleset.parameters, households_of_members).to_numpy()
         except Exception as exc:  # any pandas error is a config mistake here
             raise _expression_error(ruleset, position, indicator, exc) from None
-        out[column] = deprived.to_numpy()
-        deprived_columns.append(column)
-    ids = [c.removeprefix("deprived_") for c in deprived_columns]
-    out["deprivation_count"] = out[deprived_columns].sum(axis=1).astype("int64")
-    # Each household's set of deprivations as a bit mask: its text is written once per distinct set.
-    mask = pd.Series(np.zeros(len(out), dtype=np.int64), index=out.index)
-    for bit, column in enumerate(deprived_columns):
-        mask |= out[column].to_numpy().astype(np.int64) << bit
-    out["deprived_indicators"] = _per_distinct(mask.to_frame(), lambda k: ", ".join(i for b, i in enumerate(ids) if k[0] >> b & 1))
+    ids = list(deprived)
+    flags = np.array(list(deprived.values()), dtype=np.int64).reshape(len(ids), len(out))
+    count = flags.sum(axis=0)
+    # Each household's set of deprivations as a bit mask: its texts are written once per distinct set.
+    mask_codes, masks = pd.factorize((flags << np.arange(len(ids), dtype=np.int64)[:, None]).sum(axis=0))
+    deprived_ids = [[i for b, i in enumerate(ids) if m >> b & 1] for m in masks.tolist()]
 
-    line = amount_by_area(out["area_type"], ruleset.income_line)
-    upper = amount_by_area(out["area_type"], ruleset.average_living_upper)
-    income = out["income_per_capita_month"]
-    below_line = income <= line
+    line = amount_by_area(out["area_type"], ruleset.income_line).to_numpy()
+    upper = amount_by_area(out["area_type"], ruleset.average_living_upper).to_numpy()
+    worker_line = amount_by_area(out["area_type"], ruleset.low_income_worker_line).to_numpy()
+    income = out["income_per_capita_month"].to_numpy()
+    below = income <= line
     cutoff = ruleset.deprivation_cutoff.value
-    below, count = below_line.to_numpy(dtype=bool), out["deprivation_count"].to_numpy()
-    classes = np.select([below & (count >= cutoff), below & (count < cutoff), ~below & (income <= upper).to_numpy(dtype=bool)],
-                        [POOR, NEAR_POOR, AVERAGE], NOT_POOR).astype(object)
-    out["household_class"] = pd.Series(classes, index=out.index, dtype="str")
-    out["class_label"] = out["household_class"].map(CLASS_LABELS)
-    out["income_line"] = line
+    class_codes = np.select([below & (count >= cutoff), below & (count < cutoff), ~below & (income <= upper)], [0, 1, 2], 3)
 
-    worker_line = amount_by_area(out["area_type"], ruleset.low_income_worker_line)
     working = members["labour_status"].isin(WORKING_STATUSES).to_numpy(dtype=bool)
     if submission_ids.is_unique:  # each member's household position, found once above
         counted = working & (households_of_members >= 0) & members["submission_id"].notna().to_numpy(dtype=bool)
-        out["workers"] = np.bincount(households_of_members[counted], minlength=len(out)).astype("int64")
+        workers = np.bincount(households_of_members[counted], minlength=len(out)).astype("int64")
     else:  # a submission ID on several rows (tables given by hand): each of them counts its members
-        workers = members[working].groupby("submission_id").size()
-        out["workers"] = out["submission_id"].map(workers).fillna(0).astype("int64")
-    out["low_income_workers"] = (
-        out["workers"].where(~out["household_class"].isin([POOR, NEAR_POOR]) & (income <= worker_line), 0).astype("int64")
-    )
+        workers = out["submission_id"].map(members[working].groupby("submission_id").size()).fillna(0).to_numpy(dtype="int64")
 
     provisional_bits = sum(1 << bit for bit, i in enumerate(ids) if i in provisional_ids)
-    out["provisional"] = bool(ruleset.provisional) | ((mask & provisional_bits) != 0).to_numpy()
-    out["rule_set_version"] = ruleset.version
+    provisional = bool(ruleset.provisional) | (masks[mask_codes] & provisional_bits != 0)
     names = {i.id: i.name[:1].lower() + i.name[1:] for i in ruleset.indicators}
-    out["reason"] = _reasons(out, ruleset, names)
-    return out
+    return _with_columns(out, {
+        **{f"deprived_{i}": flags[k].astype(bool) for k, i in enumerate(ids)},
+        "deprivation_count": count,
+        "deprived_indicators": pd.Series(np.array([", ".join(d) for d in deprived_ids], dtype=object)[mask_codes], index=out.index, dtype="str"),
+        "household_class": pd.Series(np.array(CLASSES, dtype=object)[class_codes], index=out.index, dtype="str"),
+        "class_label": pd.Series(np.array([CLASS_LABELS[c] for c in CLASSES], dtype=object)[class_codes], index=out.index, dtype="str"),
+        "income_line": line,
+        "workers": workers,
+        "low_income_workers": np.where((class_codes >= 2) & (income <= worker_line), workers, 0),
+        "provisional": provisional,
+        "rule_set_version": ruleset.version,
+        "reason": _reasons(income, line, below, mask_codes, [[names[i] for i in d] for d in deprived_ids], class_codes, provisional),
+    })
 
 
 def _numbers(values: pd.Series) -> pd.Series:

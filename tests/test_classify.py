@@ -202,14 +202,37 @@ def test_workers_are_counted_per_household_as_grouping_by_submission_counts_them
     assert twice["workers"].tolist() == [2, 2]
 
 
-@settings(max_examples=150, deadline=None)
-@given(st.lists(st.tuples(st.booleans(), st.sampled_from([1_500_000.0, 2_000_000.0, np.nan]), st.sampled_from(["", "W1", "W1, H2"]),
-                          st.sampled_from([POOR, NEAR_POOR]), st.booleans()), max_size=25))
-def test_distinct_keys_give_what_factorizing_their_tuples_gives(rows):
-    from rasoat.pipeline.classify import _distinct
+@given(st.lists(st.integers(-10**15, 10**15), max_size=30))
+def test_amounts_formatted_together_are_each_formatted_alone(amounts):
+    from rasoat.pipeline.classify import vnd_texts
 
-    keys = pd.DataFrame(rows, columns=["below", "line", "deprived", "class", "provisional"]).astype({"line": float})
-    text = lambda k: "|".join(f"{v}" for v in k)  # noqa: E731 - formatted as the reasons format them
-    codes, texts = _distinct(keys, text)
-    plain_codes, plain_first = pd.factorize(pd.MultiIndex.from_frame(keys)) if len(keys) else (np.array([], dtype=np.int64), [])
-    assert codes.tolist() == plain_codes.tolist() and texts == [text(k) for k in plain_first]
+    assert vnd_texts(amounts) == [vnd(a) for a in amounts]
+
+
+def _reason_of_row(row: pd.Series, names: dict[str, str]) -> str:
+    """The reason as a person writes it from one household's own columns: what the parts joined
+    column-wise must give."""
+    below = row["income_per_capita_month"] <= row["income_line"]
+    deprived = [names[i] for i in row["deprived_indicators"].split(", ") if i]
+    text = (f"Thu nhập bình quân {vnd(row['income_per_capita_month'])} đ/người/tháng {'≤' if below else '>'} chuẩn "
+            f"{vnd(row['income_line'])} đ; "
+            + (f"thiếu hụt {len(deprived)} chỉ số: {', '.join(deprived)}" if deprived else "không thiếu hụt chỉ số nào")
+            + f" → {row['class_label'].lower()}")
+    return text + " (theo quy tắc tạm thời)" if row["provisional"] else text
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(-2_000_000, 6_000_000), st.booleans(), st.sampled_from(["piped", "river"]),
+                          st.sampled_from(["septic", "open"]), st.sampled_from(["tiles", "leaves"]), st.integers(1, 4),
+                          st.sampled_from([True, False, None])), min_size=1, max_size=12),
+       st.sampled_from([2026, 2027]))
+def test_each_reason_is_its_households_columns_written_out(rows, year):
+    rules = SETTINGS.ruleset_for(year)
+    households = [household(f"h{k}", URBAN if urban else RURAL, monthly, members=size, water_source=water, latrine=latrine,
+                            roof_material=roof, wall_material="bamboo" if roof == "leaves" else "brick_concrete")
+                  for k, (monthly, urban, water, latrine, roof, size, _) in enumerate(rows)]
+    members = [adult(f"h{k}", health_insurance=insured) for k, (*_, insured) in enumerate(rows)]
+    out = classify(households, members, rules)
+    names = {i.id: i.name[:1].lower() + i.name[1:] for i in rules.indicators}
+    assert out["reason"].tolist() == [_reason_of_row(row, names) for _, row in out.iterrows()]
+    assert set(out["household_class"]) <= {POOR, NEAR_POOR, AVERAGE, NOT_POOR}
