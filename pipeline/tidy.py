@@ -143,6 +143,12 @@ def parse_times(values: pd.Series, utc: bool = True) -> pd.Series:
             out[retry] = redo.astype(unit)
         except (pd.errors.OutOfBoundsDatetime, OverflowError):  # a year beyond any calendar: unreadable
             out[retry] = pd.NaT
+    # pandas reads "-0002-03-04" and "0000-01-01" as years before 1, which no calendar date (Python's
+    # `date`, a spreadsheet) can hold: unreadable too
+    before_one = (out.dt.year < 1).to_numpy(dtype=bool, na_value=False)
+    if before_one.any():
+        out = out.astype(unit)
+        out[before_one] = pd.NaT
     return out
 
 

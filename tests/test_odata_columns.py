@@ -103,6 +103,22 @@ def test_dates_with_and_without_a_time_zone_in_one_chunk_are_read_not_a_crash():
     assert_same_both_ways(current)
 
 
+def test_dates_in_year_zero_or_before_are_not_a_date_not_a_crash():
+    """pandas reads "-0002-03-04" and "0000-01-01" as dates in years before 1, which a Python date
+    cannot hold: turning them into the column's dates stopped the run (found by the fuzz test).
+    They are reported as not a date, and so is a submission time in year 0."""
+    records = [record(k) for k in range(4)]
+    for r, answer in zip(records, ["-0002-03-04", "0000-01-01", "2026-03-15", "-1-1-1"]):
+        set_answer(r, "interview_date", answer)
+    current = current_of([json.dumps(r) for r in records])
+    tables = tidy.tidy_submissions(current, QUESTIONNAIRE)
+    assert tables.households["interview_date"].tolist() == [None, None, dt.date(2026, 3, 15), None]
+    dates = tables.issues[tables.issues["rule"] == "not_a_date"]
+    assert sorted(dates["submission_id"]) == sorted(current["submission_id"].iloc[[0, 1, 3]])
+    assert tidy.parse_times(pd.Series(["0000-01-01T00:00:00Z", "2026-03-15T01:00:00Z"])).isna().tolist() == [True, False]
+    assert_same_both_ways(current)
+
+
 def _drop_section(r):
     del r["housing"]
 
