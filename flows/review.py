@@ -148,12 +148,17 @@ def input_snapshot(current: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame, str
     return order, snapshot, hashlib.sha256(csv_rows.frame_csv(snapshot)).hexdigest()  # to_csv's bytes, made in Arrow
 
 
+# What the clean step reads of the version index: to pick the current versions (times, review
+# state), to tidy them and to list them in the input snapshot.
+REVIEW_INDEX_COLUMNS = ("store_id", *tidy.META_COLUMNS, "updated_at", "payload_format", "checksum")
+
+
 @task(name="clean", cache_policy=NO_CACHE)
 def clean_task(url: str, settings: Settings, questionnaire: Questionnaire, source_problems: list,
                corrections_dir: Path | None = None) -> tuple[checks.CheckedTables, dict, CleanReport]:
     stage_log.info("clean:start")
     with RawStore(url) as store:
-        versions = store.versions(payloads=False)
+        versions = store.versions(payloads=False, columns=REVIEW_INDEX_COLUMNS)
     current, by_state = current_versions(versions, set(settings.review.processed_review_states))
     stored_versions = len(versions)
     del versions  # a province's index is a gigabyte of text: keep only what the steps below read

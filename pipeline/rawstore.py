@@ -334,15 +334,23 @@ class RawStore:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def versions(self, payloads: bool = True) -> pd.DataFrame:
+    def versions(self, payloads: bool = True, columns: Iterable[str] | None = None) -> pd.DataFrame:
         """Every stored version, one row each, ordered by store_id.
 
         `store_id` is int64; every other column holds Python `str` (or `None` for
         `updated_at` / `review_state`), exactly as stored. With `payloads=False` the payload
         column is None: a million payloads do not fit in memory at once; read them in chunks
-        with `payloads_of`.
+        with `payloads_of`. With `columns`, only those stored columns (and store_id, submission_id)
+        are read and the others are None too: a review reads 9 of the index's 12, a second less
+        at a million versions.
         """
         names = _STORED_COLUMNS if payloads else _INDEX_COLUMNS
+        if columns is not None:
+            wanted = {"store_id", "submission_id", *columns}
+            unknown = wanted - set(_STORED_COLUMNS)
+            if unknown:
+                raise ValueError(f"not stored columns: {', '.join(sorted(unknown))}")
+            names = [name for name in names if name in wanted]
         deleted = self.deletions()
         columns = {name: _Column(share=name != "store_id") for name in names}
         with no_cycle_collection():

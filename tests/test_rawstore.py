@@ -470,6 +470,27 @@ def test_versions_equal_the_row_by_row_reading(store_url):
     assert got["review_state"].isna().sum() == 15 + 0 and (got["review_state"] == "").sum() == 15
 
 
+def test_versions_of_some_columns_are_those_columns_of_all_versions(store_url):
+    """A review reads only the index columns it uses: the same values, the others None."""
+    from rasoat.flows.review import REVIEW_INDEX_COLUMNS
+
+    with RawStore(store_url) as store:
+        _mixed_store(store)
+        full = store.versions(payloads=False)
+        some = store.versions(payloads=False, columns=REVIEW_INDEX_COLUMNS)
+        with pytest.raises(ValueError, match="not stored columns: nope"):
+            store.versions(payloads=False, columns=["checksum", "nope"])
+    read = ["store_id", *REVIEW_INDEX_COLUMNS, "deleted_at"]
+    assert list(some.columns) == list(full.columns)
+    pd.testing.assert_frame_equal(some[read], full[read], check_exact=True)
+    assert {"form_id", "source", "stored_at", "payload"} == {c for c in some.columns if c not in read}
+    assert some[["form_id", "source", "stored_at", "payload"]].isna().all().all()
+    assert full[["form_id", "source", "stored_at"]].notna().all().all()
+    # the current versions picked from either are the same versions
+    processed = {"received", "approved", "edited", "hasIssues"}
+    assert current_versions(some, processed)[0]["store_id"].tolist() == current_versions(full, processed)[0]["store_id"].tolist()
+
+
 def test_versions_in_batches_larger_than_one_fetch(store_url, monkeypatch):
     monkeypatch.setattr("rasoat.pipeline.rawstore.FETCH_BATCH", 7)
     with RawStore(store_url) as store:
