@@ -261,12 +261,17 @@ def children_table(classified: pd.DataFrame, members: pd.DataFrame, ruleset: Rul
     """Children (under `child_age_below`) of poor and near-poor households matching each member indicator's rule."""
     member_rules = [i for i in ruleset.indicators if i.kind == "any_member"]
     m, household = _classified_members(members, rows)
-    hamlet = rows.hamlet[household]
     child = pd.to_numeric(m["age"], errors="coerce").lt(child_age_below).fillna(False).astype(bool).to_numpy()
-    matches = {ind.id: _member_flags(m, ind.member, ruleset.parameters) for ind in member_rules}  # the same for both classes
+    # the rules are asked of the children counted alone (a province's poor and near-poor households' children,
+    # a few percent of its members): a member's rule reads only that member's row
+    counted = np.flatnonzero(child & classified["household_class"].isin([POOR, NEAR_POOR]).to_numpy(dtype=bool)[household])
+    children, household = m.iloc[counted], household[counted]
+    hamlet = rows.hamlet[household]
+    matches = {ind.id: _member_flags(children, ind.member, ruleset.parameters) for ind in member_rules}  # the same for both classes
+    classes = classified["household_class"].to_numpy(dtype=object)[household]
     parts = []
     for cls, label in ((POOR, "Hộ nghèo"), (NEAR_POOR, "Hộ cận nghèo")):
-        sel = child & classified["household_class"].eq(cls).to_numpy()[household]
+        sel = classes == cls
         t = _by_hamlet(hamlet, {"children": sel, **{i: sel & match for i, match in matches.items()}}, hamlets)
         out = pd.DataFrame({"Mã ấp": t["hamlet"], "Tên ấp": t["hamlet_name"], "Nhóm hộ": label,
                             f"Trẻ em dưới {child_age_below} tuổi": t["children"]})
