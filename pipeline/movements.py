@@ -137,29 +137,34 @@ _COUNTED_MOVES = {
 }
 
 
+def _equal_to(values: pd.Series):
+    """A function giving `(values == v)` as bool (missing: False) for any v: the column factorized once,
+    each comparison one of integer codes."""
+    codes, distinct = pd.factorize(values)
+    position = {v: k for k, v in enumerate(distinct.tolist())}
+    return lambda value: codes == position.get(value, -2)
+
+
 def movement_counts(movements: pd.DataFrame, hamlets: list[str], total_label: str = "") -> pd.DataFrame:
     """Start of year, movements, end of year per hamlet and for the commune (machine columns).
 
     Poor: end = start − escaped − not reviewed + near_poor_to_poor + newly + relapsed.
     Near-poor: end = start − escaped − to poor − not reviewed + from poor + newly + relapsed.
     """
-    move, start, end = movements["movement"], movements["start_class"], movements["household_class"]
-
-    def flag(mask: pd.Series) -> np.ndarray:
-        return mask.to_numpy(dtype=bool, na_value=False)
-
+    move, start, end = (_equal_to(movements[c]) for c in ("movement", "start_class", "household_class"))
     columns: dict[str, np.ndarray] = {}
     for cls, (name, leaving, joining) in _COUNTED_MOVES.items():
-        at_start = flag(start == cls)
+        at_start = start(cls)
         columns[f"{name}_start"] = at_start
-        columns |= {f"{name}_{column}": flag(move == movement) for column, movement in leaving}
-        columns[f"{name}_not_reviewed"] = at_start & flag(move == "not_reviewed")
-        columns |= {f"{name}_{column}": flag(move == movement) for column, movement in joining}
-        columns[f"{name}_end"] = flag(end == cls)
-    flags = pd.DataFrame(columns).astype("int64")
-    # one grouping for every hamlet (a mask per hamlet would cost rows × hamlets), then the commune
-    per_hamlet = flags.groupby(movements["hamlet"].astype(object).to_numpy(), dropna=True).sum().reindex(hamlets, fill_value=0)
-    out = pd.concat([per_hamlet, flags.sum().to_frame().T], ignore_index=True).astype("int64")
+        columns |= {f"{name}_{column}": move(movement) for column, movement in leaving}
+        columns[f"{name}_not_reviewed"] = at_start & move("not_reviewed")
+        columns |= {f"{name}_{column}": move(movement) for column, movement in joining}
+        columns[f"{name}_end"] = end(cls)
+    # each row's hamlet found once (a mask per hamlet would cost rows × hamlets); rows of other hamlets count in the commune only
+    at = pd.Index(hamlets, dtype=object).get_indexer(movements["hamlet"].astype(object).to_numpy())
+    bins = np.where(at >= 0, at, len(hamlets))
+    out = pd.DataFrame({name: np.append(np.bincount(bins, weights=flags, minlength=len(hamlets) + 1)[:-1], flags.sum())
+                        for name, flags in columns.items()}).astype("int64")
     out.insert(0, "hamlet", pd.Series([*hamlets, total_label]))
     return out
 

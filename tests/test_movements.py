@@ -7,6 +7,8 @@ from pathlib import Path
 
 import openpyxl
 import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rasoat.pipeline.history import combine_history, history_from_record, load_history, read_official_history
 from rasoat.pipeline.movements import (hamlet_movement_lists, household_movements, movement_counts, movement_list,
@@ -74,6 +76,41 @@ def test_movement_table_balances_start_and_end_per_hamlet():
     commune = table.loc[""]
     assert commune["poor_start"] == 4 and commune["poor_end"] == 5  # 0001 0002 0003 0011 (0013 not in 2025) → 0001 0004 0005 0006 0013
     assert commune["poor_relapsed"] == 2 and commune["poor_new"] == 1 and commune["poor_not_reviewed"] == 1
+
+
+def _counts_by_grouping(movements: pd.DataFrame, hamlets: list[str]) -> pd.DataFrame:
+    """movement_counts as first written: a comparison of the texts per column, a groupby by hamlet."""
+    from rasoat.pipeline.movements import _COUNTED_MOVES
+
+    move, start, end = movements["movement"], movements["start_class"], movements["household_class"]
+    columns = {}
+    for cls, (name, leaving, joining) in _COUNTED_MOVES.items():
+        at_start = (start == cls).to_numpy(dtype=bool, na_value=False)
+        columns[f"{name}_start"] = at_start
+        columns |= {f"{name}_{c}": (move == m).to_numpy(dtype=bool, na_value=False) for c, m in leaving}
+        columns[f"{name}_not_reviewed"] = at_start & (move == "not_reviewed").to_numpy(dtype=bool, na_value=False)
+        columns |= {f"{name}_{c}": (move == m).to_numpy(dtype=bool, na_value=False) for c, m in joining}
+        columns[f"{name}_end"] = (end == cls).to_numpy(dtype=bool, na_value=False)
+    flags = pd.DataFrame(columns).astype("int64")
+    per_hamlet = flags.groupby(movements["hamlet"].astype(object).to_numpy(), dropna=True).sum().reindex(hamlets, fill_value=0)
+    out = pd.concat([per_hamlet, flags.sum().to_frame().T], ignore_index=True).astype("int64")
+    out.insert(0, "hamlet", pd.Series([*hamlets, ""]))
+    return out
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["A01", "A02", "Z99", None]),
+                          st.sampled_from(["remained_poor", "escaped_poverty_to_near_poor", "escaped_poverty_above", "near_poor_to_poor",
+                                           "newly_poor", "relapsed_poor", "escaped_near_poverty", "relapsed_near_poor", "newly_near_poor",
+                                           "not_reviewed", "none", None]),
+                          st.sampled_from(["poor", "near_poor", "average", None]), st.sampled_from(["poor", "near_poor", "not_poor", None])),
+                max_size=40),
+       st.sampled_from(["object", "str"]))
+def test_movement_counts_are_what_grouping_the_compared_texts_gives(rows, dtype):
+    """Counted on codes found once per column and hamlet, not by comparing texts and grouping: the same
+    table, rows of hamlets not listed (or none) counting in the commune only."""
+    moves = pd.DataFrame(rows, columns=["hamlet", "movement", "start_class", "household_class"], dtype=object).astype(dtype)
+    pd.testing.assert_frame_equal(movement_counts(moves, ["A01", "A02"]), _counts_by_grouping(moves, ["A01", "A02"]), check_exact=True)
 
 
 def test_movement_lists_name_the_households():
