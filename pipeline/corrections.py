@@ -423,20 +423,25 @@ def households_record(classified: pd.DataFrame, excluded: pd.DataFrame) -> pd.Da
     Classified households with their class, income, deprivation flags and corrected fields;
     excluded households with class ``excluded``.
     """
-    import numpy as np
-
     flags = sorted(c for c in classified.columns if c.startswith("deprived_") and c != "deprived_indicators")
-    kept = classified.reindex(columns=[*RECORD_COLUMNS, *flags]).copy()
+    kept = classified.reindex(columns=[*RECORD_COLUMNS, *flags])  # (copy-on-write: the flags set below are new columns)
+    for c in flags:
+        kept[c] = _flag_bytes(kept[c])
     waiting = excluded.reindex(columns=["submission_id", "household_id", "head_name", "hamlet"]).assign(household_class=EXCLUDED)
-    out = pd.concat([kept, waiting.reindex(columns=kept.columns)], ignore_index=True) if len(waiting) else kept
-    for c in flags:  # 1 / 0 / empty, whole columns at once
-        values = out[c].to_numpy(dtype=object)
-        missing = pd.isna(values)
-        truth = np.where(missing, False, values).astype(bool)
-        out[c] = pd.array(truth.astype("int8"), dtype="Int8")  # a byte a flag: a province's record holds 12 million
-        if missing.any():
-            out.loc[missing, c] = pd.NA
-    return out.sort_values(["submission_id"], kind="mergesort").reset_index(drop=True)
+    if len(waiting):  # no flags, not even 0: empty
+        waiting = waiting.reindex(columns=kept.columns).assign(**{c: pd.array([pd.NA] * len(waiting), dtype="Int8") for c in flags})
+        kept = pd.concat([kept, waiting], ignore_index=True)
+    return kept.sort_values(["submission_id"], kind="mergesort").reset_index(drop=True)
+
+
+def _flag_bytes(column: pd.Series) -> pd.arrays.IntegerArray:
+    """1 / 0 / empty, a byte a flag (a province's record holds 12 million): the classification's bool
+    columns as they are, any other column's values by their truth."""
+    if column.dtype == bool:
+        return pd.array(column.to_numpy().astype("int8"), dtype="Int8")
+    values = column.to_numpy(dtype=object)
+    missing = pd.isna(values)
+    return pd.arrays.IntegerArray(np.where(missing, False, values).astype(bool).astype("int8"), missing)
 
 
 def _may_start_with_quote(column: pd.Series) -> bool:

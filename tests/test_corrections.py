@@ -159,6 +159,9 @@ def test_households_record_round_trips_through_the_published_csv(tmp_path):
     back = read_households_record(path)
     assert back["household_id"].tolist() == ["-H1", "H2"]  # neutralised on write, restored on read
     assert back["household_class"].tolist() == ["poor", "excluded"] and back.loc[0, "deprived_E1"] == "1"
+    # a flag is a byte: 1 / 0, and empty for a household waiting (not 0: it was not classified)
+    assert str(record["deprived_H2"].dtype) == "Int8" and record["deprived_H2"].tolist() == [0, pd.NA]
+    assert back.loc[0, "deprived_H2"] == "0" and back.loc[1, ["deprived_E1", "deprived_H2"]].isna().all()
     assert class_changes(back, record.astype(object).where(record.notna(), None).map(lambda v: str(v) if v is not None else None)).empty
 
 
