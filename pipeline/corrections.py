@@ -52,7 +52,7 @@ from rasoat.pipeline.tidy import (
     MAX_TEXT, NAME_FIELDS, TidyTables, _choice_matcher, _missing, clean_digits, clean_name, clean_text, concat_issues,
     derive_columns, fold,
 )
-from rasoat.pipeline.classify import vnd
+from rasoat.pipeline.classify import CLASS_LABELS, vnd
 
 __all__ = [
     "CORRECTION_COLUMNS", "AUDIT_COLUMNS", "FILE_NAMES", "read_corrections", "apply_corrections", "audit_table",
@@ -413,8 +413,7 @@ def audit_table(audit: pd.DataFrame) -> pd.DataFrame:
 RECORD_COLUMNS = ["submission_id", "household_id", "head_name", "hamlet", "household_class", "income_per_capita_month",
                   "deprivation_count", "deprived_indicators", "corrected_fields"]
 EXCLUDED = "excluded"
-_CLASS_TEXT = {"poor": "Hộ nghèo", "near_poor": "Hộ cận nghèo", "average": "Hộ có mức sống trung bình",
-               "not_poor": "Hộ không nghèo", EXCLUDED: "Chờ xử lý (lỗi dữ liệu)", None: "Không có"}
+_CLASS_TEXT = {**CLASS_LABELS, EXCLUDED: "Chờ xử lý (lỗi dữ liệu)", None: "Không có"}
 
 
 def households_record(classified: pd.DataFrame, excluded: pd.DataFrame) -> pd.DataFrame:
