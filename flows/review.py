@@ -34,7 +34,7 @@ from rasoat.pipeline.runlock import run_lock
 from rasoat.pipeline.rawstore import RawStore, current_versions, default_store_url, redacted_url
 from rasoat.pipeline.sources.folder import read_export_folder
 from rasoat.pipeline.stored_tidy import tidy_stored
-from rasoat.pipeline.workers import release_freed_memory, run_parts, workers_for
+from rasoat.pipeline.workers import release_freed_memory, run_parts, worker_pool, workers_for
 from rasoat.settings import Settings, load_settings
 
 # Stage progress goes to this logger (counts and IDs only, never names or ID numbers);
@@ -220,28 +220,34 @@ def report_task(classified: pd.DataFrame, checked: checks.CheckedTables, report:
     stage_log.info("report:start")
     hamlet_names = {h.code: h.name for h in settings.hamlets}
     ruleset = settings.ruleset_for(reference_year) if reference_year is not None else None
-    with ThreadPoolExecutor(1) as background:
-        # each hamlet's movement lists (a workbook each) are rendered by worker processes while this
-        # process makes the other files: otherwise one core idles through ~15 s of them at a million households
+    # A province's hamlets' movement lists and quality reports (a workbook or two each) are rendered
+    # by worker processes while this process makes the other files: otherwise one core idles through
+    # ~20 s of them at a million households. A commune renders them here, at the end.
+    workers = workers_for(len(classified), PARALLEL_FROM, len(hamlet_names))
+    with worker_pool(workers) as pool, ThreadPoolExecutor(1) as background:
+        rendered: list = []  # the workers' {path: bytes} per hamlet, as futures
         if ruleset is not None and movements is not None:
             heading = publication_heading(settings, ruleset, reference_year, classified, published_on)
             commune_lists = movements_mod.movement_lists(movements, movements_mod.reasons_by_submission(classified))
             by_hamlet = movements_mod.hamlet_movement_lists(commune_lists, list(hamlet_names))
             jobs = [(by_hamlet[code], heading, f"hamlets/{code}/bien-dong", "bien-dong", name) for code, name in hamlet_names.items()]
-            workers = workers_for(len(classified), PARALLEL_FROM, len(jobs))
-            # in this process (a commune), they wait for the end: a thread beside it would only share its core
-            hamlet_lists = background.submit(run_parts, printable_lists, jobs, workers) if workers > 1 else None
+            if pool is not None:
+                rendered.append(background.submit(run_parts, printable_lists, jobs, workers, pool))
+                del jobs
             commune_movement_files = printable_lists(commune_lists, heading, "commune/bien-dong", "bien-dong")
             del by_hamlet, commune_lists  # (as files: a million households' lists are not held through the rest)
-            if hamlet_lists is not None:
-                del jobs
         record = corrections.households_record(classified, checked.excluded)
         previous_folder = current_publication(folder.publications)
         previous = corrections.read_households_record(previous_folder / "commune" / "households.csv") if previous_folder else None
         changes = corrections.class_changes(previous, record, report.corrections)
         del previous
-        files = quality.report_files(checked.issues, report.households, checked.excluded, questionnaire, hamlet_names=hamlet_names,
-                                     commune_name=settings.commune.name, published_on=published_on)
+        commune_report, *hamlet_reports = quality.report_pages(checked.issues, report.households, checked.excluded, questionnaire,
+                                                               hamlet_names=hamlet_names, commune_name=settings.commune.name,
+                                                               published_on=published_on)
+        if pool is not None:
+            rendered.append(background.submit(run_parts, quality.rendered_report, [(page,) for page in hamlet_reports], workers, pool))
+            del hamlet_reports
+        files = quality.rendered_report(commune_report)
         files["commune/households.csv"] = CsvParts.rows_of(record)
         # who lives in each listed household, for the certificates `rasoat round documents` prints
         files["commune/thanh-vien.csv"] = CsvParts.rows_of(member_list(classified, checked.members,
@@ -255,10 +261,15 @@ def report_task(classified: pd.DataFrame, checked: checks.CheckedTables, report:
             files["commune/chi-tiet-chi-so.csv"] = facts_mod.facts_detail_parts(classified, checked.members, ruleset, fact_labels())
         if ruleset is not None and movements is not None:
             files.update(commune_movement_files)
-            for rendered in hamlet_lists.result() if hamlet_lists is not None else run_parts(printable_lists, jobs, 1):
-                files.update(rendered)
-            release_freed_memory()  # what the thread that waited for the workers allocated, in its own heap
             files["commune/bien-dong/movements.csv"] = CsvParts.rows_of(movements)
+        if pool is None:
+            parts = [*(run_parts(printable_lists, jobs, 1) if ruleset is not None and movements is not None else []),
+                     *(quality.rendered_report(page) for page in hamlet_reports)]
+        else:
+            parts = [part for future in rendered for part in future.result()]
+            release_freed_memory()  # what the thread that waited for the workers allocated, in its own heap
+        for part in parts:
+            files.update(part)
     tables = {"Sửa lỗi đã ghi nhận": corrections.audit_table(report.corrections),
               "Thay đổi so với lần trước": corrections.class_changes_table(changes)}
     stage_log.info("report:done files=%d class_changes=%d previous=%s", len(files), len(changes),

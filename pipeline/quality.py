@@ -27,6 +27,7 @@ import html
 import io
 import itertools
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -473,32 +474,43 @@ def report_html(by_hamlet: str, by_enumerator: str, paragraphs: list[str], secti
 
 
 REPORT_NAME = "bao-cao-chat-luong"
+REPORT_TITLE = "BÁO CÁO CHẤT LƯỢNG DỮ LIỆU RÀ SOÁT"
 
 
-def report_files(issues: pd.DataFrame, households: pd.DataFrame, excluded: pd.DataFrame, questionnaire: Questionnaire, *,
-                 hamlet_names: Mapping[str, str], commune_name: str, published_on: dt.date) -> dict[str, bytes]:
-    """The quality report for the publication: {relative path: bytes}.
+@dataclass(frozen=True)
+class ReportPage:
+    """One quality report, laid out: its folder in the publication, the place it is for, its
+    workbook's sheets and its web page's parts (see `report_html`). Rendered by `rendered_report`,
+    in a worker process for a province's hamlets."""
 
-    ``commune/bao-cao-chat-luong.{xlsx,html}`` for the whole commune and
-    ``hamlets/<code>/bao-cao-chat-luong.{xlsx,html}`` for each hamlet of `hamlet_names`: what the
-    commune's files give for the hamlet's own households, issues and excluded households. The
-    hamlets' tables are computed for all hamlets at once and cut by hamlet: a mask per hamlet
-    would read every table once per hamlet.
+    folder: str
+    place: str
+    sheets: dict[str, pd.DataFrame]
+    page: tuple
+    published_on: dt.date
+
+
+def rendered_report(report: ReportPage) -> dict[str, bytes]:
+    """{relative path: bytes} of one report's workbook and web page."""
+    title = f"{REPORT_TITLE} — {report.place}"
+    text = report_html(*report.page, title=REPORT_TITLE, place=report.place, published_on=report.published_on)
+    return {f"{report.folder}/{REPORT_NAME}.xlsx": report_xlsx(report.sheets, title, report.published_on),
+            f"{report.folder}/{REPORT_NAME}.html": text.encode("utf-8")}
+
+
+def report_pages(issues: pd.DataFrame, households: pd.DataFrame, excluded: pd.DataFrame, questionnaire: Questionnaire, *,
+                 hamlet_names: Mapping[str, str], commune_name: str, published_on: dt.date) -> list[ReportPage]:
+    """The quality reports of the publication, laid out: ``commune`` for the whole commune, then
+    ``hamlets/<code>`` for each hamlet of `hamlet_names`, what the commune's report gives for the
+    hamlet's own households, issues and excluded households. The hamlets' tables are computed for
+    all hamlets at once and cut by hamlet: a mask per hamlet would read every table once per hamlet.
     """
-    title = "BÁO CÁO CHẤT LƯỢNG DỮ LIỆU RÀ SOÁT"
-    out: dict[str, bytes] = {}
-
-    def write(folder: str, place: str, sheets: dict[str, pd.DataFrame], page: tuple) -> None:
-        out[f"{folder}/{REPORT_NAME}.xlsx"] = report_xlsx(sheets, f"{title} — {place}", published_on)
-        text = report_html(*page, title=title, place=place, published_on=published_on)
-        out[f"{folder}/{REPORT_NAME}.html"] = text.encode("utf-8")
-
     by_hamlet, details, shown = hamlet_summary(households, issues, excluded, hamlet_names), issue_table(issues), _filled(issues)
     by_enumerator = enumerator_summary(households, issues, questionnaire)
     summary_rows, sections = _html_rows(by_hamlet), _issue_sections(shown, hamlet_names)
-    write("commune", commune_name, {"Theo ấp": by_hamlet, "Theo điều tra viên": by_enumerator, "Chi tiết": details},
-          (_table_html(by_hamlet.columns, summary_rows), _html_table(by_enumerator), _enumerator_paragraphs(shown, 0, 1)[0],
-           list(sections.values())))
+    pages = [ReportPage("commune", commune_name, {"Theo ấp": by_hamlet, "Theo điều tra viên": by_enumerator, "Chi tiết": details},
+                        (_table_html(by_hamlet.columns, summary_rows), _html_table(by_enumerator), _enumerator_paragraphs(shown, 0, 1)[0],
+                         list(sections.values())), published_on)]
 
     codes = sorted(hamlet_names)
     hamlets = pd.Index(codes, dtype=object)
@@ -515,8 +527,17 @@ def report_files(issues: pd.DataFrame, households: pd.DataFrame, excluded: pd.Da
                   "Chi tiết": _rows(details, detail_rows[k])}
         page = (_table_html(by_hamlet.columns, summary_rows[summary]), _table_html(by_enumerators.columns, enumerator_rows[mine]),
                 paragraphs[k], [sections[code]] if code in sections else [])
-        write(f"hamlets/{code}", f"{hamlet_names[code]}, {commune_name}", sheets, page)
-    return out
+        pages.append(ReportPage(f"hamlets/{code}", f"{hamlet_names[code]}, {commune_name}", sheets, page, published_on))
+    return pages
+
+
+def report_files(issues: pd.DataFrame, households: pd.DataFrame, excluded: pd.DataFrame, questionnaire: Questionnaire, *,
+                 hamlet_names: Mapping[str, str], commune_name: str, published_on: dt.date) -> dict[str, bytes]:
+    """The quality reports of `report_pages`, rendered: {relative path: bytes}
+    (``<folder>/bao-cao-chat-luong.{xlsx,html}`` each)."""
+    pages = report_pages(issues, households, excluded, questionnaire, hamlet_names=hamlet_names, commune_name=commune_name,
+                         published_on=published_on)
+    return {path: data for report in pages for path, data in rendered_report(report).items()}
 
 
 def _rows(table: pd.DataFrame, positions) -> pd.DataFrame:
