@@ -246,6 +246,7 @@ def report_task(classified: pd.DataFrame, checked: checks.CheckedTables, report:
                                                                published_on=published_on)
         if pool is not None:
             rendered.append(background.submit(run_parts, quality.rendered_report, [(page,) for page in hamlet_reports], workers, pool))
+            background.submit(pool.executor.shutdown)  # the workers exit once done: their memory is not held through the rest
             del hamlet_reports
         files = quality.rendered_report(commune_report)
         files["commune/households.csv"] = CsvParts.rows_of(record)
