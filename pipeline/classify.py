@@ -82,13 +82,13 @@ def _texts_at(codes: np.ndarray, texts: list[str]) -> pa.Array:
 # Reasons are held as Arrow text (UTF-8 in one buffer): a province's million reasons take half the
 # memory of Python strings. Missing values are NaN, as in pandas' default text columns.
 REASON_DTYPE = pd.StringDtype("pyarrow", na_value=np.nan)
-PROVISIONAL_NOTE = " (theo quy tắc tạm thời)"
+PROVISIONAL_REASON = " (theo quy tắc tạm thời)"  # what a reason under a provisional rule ends with
 
 
 def _reasons(income: np.ndarray, line: np.ndarray, below: np.ndarray, deprivation_codes: np.ndarray, deprived_names: list[list[str]],
              class_codes: np.ndarray, provisional: np.ndarray) -> pd.api.extensions.ExtensionArray:
     """The reason written out per household, e.g. "Thu nhập bình quân 1.320.000 đ/người/tháng ≤ chuẩn
-    1.500.000 đ; thiếu hụt 3 chỉ số: …, …, … → hộ nghèo" (PROVISIONAL_NOTE when provisional).
+    1.500.000 đ; thiếu hụt 3 chỉ số: …, …, … → hộ nghèo" (PROVISIONAL_REASON when provisional).
 
     Each part is written once per distinct value (an income, a line and its side, a set of
     deprivations, a class) and the parts joined in Arrow: a province's million households share a
@@ -98,7 +98,7 @@ def _reasons(income: np.ndarray, line: np.ndarray, below: np.ndarray, deprivatio
     side = line_codes * 2 + below
     comparisons = [f" đ/người/tháng {'≤' if s % 2 else '>'} chuẩn {vnd(lines[s // 2])} đ; " for s in range(2 * len(lines))]
     deprivations = [f"thiếu hụt {len(d)} chỉ số: {', '.join(d)} → " if d else "không thiếu hụt chỉ số nào → " for d in deprived_names]
-    labels = [CLASS_LABELS[c].lower() + note for c in CLASSES for note in ("", PROVISIONAL_NOTE)]
+    labels = [CLASS_LABELS[c].lower() + note for c in CLASSES for note in ("", PROVISIONAL_REASON)]
     joined = pc.binary_join_element_wise(
         "Thu nhập bình quân ", _texts_at(income_codes, vnd_texts(incomes.tolist())), _texts_at(side, comparisons),
         _texts_at(deprivation_codes, deprivations), _texts_at(class_codes * 2 + provisional, labels), "")
@@ -152,10 +152,10 @@ def classify_households(households: pd.DataFrame, members: pd.DataFrame, ruleset
         except Exception as exc:  # any pandas error is a config mistake here
             raise _expression_error(ruleset, position, indicator, exc) from None
     ids = list(deprived)
-    flags = np.array(list(deprived.values()), dtype=np.int64).reshape(len(ids), len(out))
-    count = flags.sum(axis=0)
+    stacked = np.array(list(deprived.values()), dtype=np.int64).reshape(len(ids), len(out))
+    count = stacked.sum(axis=0)
     # Each household's set of deprivations as a bit mask: its texts are written once per distinct set.
-    mask_codes, masks = pd.factorize((flags << np.arange(len(ids), dtype=np.int64)[:, None]).sum(axis=0))
+    mask_codes, masks = pd.factorize((stacked << np.arange(len(ids), dtype=np.int64)[:, None]).sum(axis=0))
     deprived_ids = [[i for b, i in enumerate(ids) if m >> b & 1] for m in masks.tolist()]
 
     line = amount_by_area(out["area_type"], ruleset.income_line).to_numpy()
@@ -177,7 +177,7 @@ def classify_households(households: pd.DataFrame, members: pd.DataFrame, ruleset
     provisional = bool(ruleset.provisional) | (masks[mask_codes] & provisional_bits != 0)
     names = {i.id: i.name[:1].lower() + i.name[1:] for i in ruleset.indicators}
     return _with_columns(out, {
-        **{f"deprived_{i}": flags[k].astype(bool) for k, i in enumerate(ids)},
+        **{f"deprived_{i}": stacked[k].astype(bool) for k, i in enumerate(ids)},
         "deprivation_count": count,
         "deprived_indicators": pd.Series(np.array([", ".join(d) for d in deprived_ids], dtype=object)[mask_codes], index=out.index, dtype="str"),
         "household_class": pd.Series(np.array(CLASSES, dtype=object)[class_codes], index=out.index, dtype="str"),
