@@ -180,9 +180,14 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # --------------------------------------------------------------------------------------------
 
 
-_QUOTED_SECOND = frozenset((*_FORMULA_STARTS, "'"))  # after a first quote: what a reader takes that quote off before
-_FORMULA_CLASS = "[" + re.escape("".join(_FORMULA_STARTS)) + "]"
-_QUOTED_SECOND_CLASS = "[" + re.escape("".join((*_FORMULA_STARTS, "'"))) + "]"
+_QUOTED_SECOND = (*_FORMULA_STARTS, "'")  # after a first quote: what a reader takes that quote off before
+
+
+def _character_class(characters: tuple[str, ...]) -> str:
+    return "[" + re.escape("".join(characters)) + "]"
+
+
+_FORMULA_CLASS, _QUOTED_SECOND_CLASS = _character_class(_FORMULA_STARTS), _character_class(_QUOTED_SECOND)
 # The quote `neutralise` puts first, as a reader of a published file finds it and takes it off
 # (`corrections`): one rule for writing and reading.
 NEUTRALISING_QUOTE = re.compile(f"^'(?={_QUOTED_SECOND_CLASS})")
@@ -495,7 +500,7 @@ def _header(value: Any) -> str:
 
 _SEP = "\x00"  # joins a column's texts to treat them in one call; NFC never composes across it
 _NEUTRALISED_AFTER_SEP = re.compile(f"\x00(?:{_FORMULA_CLASS}|'{_QUOTED_SECOND_CLASS})")  # a text `neutralise` changes
-_NEUTRALISED_FIRST = [ord(c) for c in (*_FORMULA_STARTS, "'")]
+_NEUTRALISED_FIRST = [ord(c) for c in _QUOTED_SECOND]  # a text's first character `neutralise` acts on: the same set
 _CRLF = "\r\n"  # the publication's CSV line end
 _TRUE_FALSE = np.array([False, True], dtype=object)
 _NUMPY_TRUE_FALSE = np.array([_cell(np.False_), _cell(np.True_)], dtype=object)
